@@ -1,0 +1,144 @@
+"""``coreset-bench``: a thin dispatcher over the Hydra app and a few utility commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import options
+
+USAGE = """usage: coreset-bench <command> [args]
+
+commands:
+  run [OVERRIDES...]       one experiment, or a sweep with -m (Hydra syntax)
+                           e.g. coreset-bench run dataset=mnist sampler=loss budget=2000 seed=3
+                                coreset-bench run -m experiment=demo
+                           coreset-bench run --help   lists config groups and options
+  data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
+                           exit 0 only if every requested dataset is complete
+  results [DIR]            summary table (mean, std, n seeds) of the rows in DIR (default results)
+
+Data is read from $CORESET_BENCH_DATA (default ~/.cache/coreset-bench/data).
+"""
+
+GROUPS = ("dataset", "model", "sampler", "experiment")
+
+
+def _fail(message: str) -> int:
+    print(f"coreset-bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def check_overrides(args: list[str]) -> str | None:
+    """One-line message for an unknown group option or a non-integer budget, else None.
+
+    Hydra's own errors for these are multi-line; this check runs before Hydra and handles
+    plain values and comma-separated sweeps (other sweep forms are left to Hydra). ``budget``
+    is also checked per value because Hydra would only fail on it inside the job.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    candidates = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(candidates)
+    except HydraException:
+        return None  # Hydra reports syntax errors itself
+    for override in parsed:
+        key = override.key_or_group
+        if key not in GROUPS and key != "budget" or override.is_delete():
+            continue
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                continue
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        for value in values:
+            if key == "budget":
+                if not value.isdigit() or int(value) < 1:
+                    return f"budget={value!r} is not valid; budget takes a positive integer"
+            elif value not in options(key) and not (key == "experiment" and value == "null"):
+                return f"unknown {key} {value!r}; valid choices: {', '.join(options(key))}"
+    return None
+
+
+def cmd_run(args: list[str]) -> int:
+    message = check_overrides(args)
+    if message:
+        return _fail(message)
+    from . import app
+
+    sys.argv = ["coreset-bench run", *args]
+    app.main()
+    state = app.STATE
+    if state["ok"] + state["failed"] + state["skipped"] > 1:
+        print(f"coreset-bench: runs ok={state['ok']} skipped={state['skipped']} "
+              f"failed={state['failed']}", file=sys.stderr)
+    return 1 if state["failed"] else 0
+
+
+def cmd_data(args: list[str]) -> int:
+    from . import data
+
+    parser = argparse.ArgumentParser(prog="coreset-bench data")
+    sub = parser.add_subparsers(dest="action", required=True)
+    verify = sub.add_parser("verify", help="check files and checksums")
+    verify.add_argument("names", nargs="*", help=f"datasets (default: all): {', '.join(data.names())}")
+    ns = parser.parse_args(args)
+    names = ns.names or data.names()
+    unknown = [n for n in names if n not in data.names()]
+    if unknown:
+        return _fail(f"unknown dataset {unknown[0]!r}; valid choices: {', '.join(data.names())}")
+    print(f"data directory: {data.data_dir()} (set CORESET_BENCH_DATA to change)")
+    all_ok = True
+    for name in names:
+        statuses = data.verify(name)
+        if not statuses:
+            print(f"{name}: complete (embedded in a dependency, nothing to verify)")
+            continue
+        bad = [s for s in statuses if not s.ok]
+        all_ok &= not bad
+        if not bad:
+            print(f"{name}: complete ({len(statuses)} files verified)")
+        elif any(s.state == "mismatch" for s in bad):
+            print(f"{name}: CHECKSUM MISMATCH")
+        else:
+            print(f"{name}: incomplete ({len(bad)} of {len(statuses)} files missing)")
+        for status in statuses:
+            print(f"  {status.describe()}")
+    return 0 if all_ok else 1
+
+
+def cmd_results(args: list[str]) -> int:
+    from .summary import summary_table
+
+    parser = argparse.ArgumentParser(prog="coreset-bench results")
+    parser.add_argument("results_dir", nargs="?", default="results")
+    ns = parser.parse_args(args)
+    if not Path(ns.results_dir).is_dir():
+        return _fail(f"results directory {ns.results_dir!r} does not exist")
+    table = summary_table(ns.results_dir)
+    if table is None:
+        return _fail(f"no result rows under {ns.results_dir}/rows; run `coreset-bench run` first")
+    print(table)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        return _fail(f"unknown command {command!r}; valid commands: {', '.join(COMMANDS)}")
+    return COMMANDS[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

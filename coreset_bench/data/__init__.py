@@ -1,0 +1,75 @@
+"""Datasets: ``load(name, **options)`` returns the train pool and the evaluation split.
+
+Classification datasets give pixels as float32 in [0, 1] and integer labels. Every option that
+changes the data (evaluation split, held-out size, ...) is echoed in ``Dataset.choices`` so the
+protocol records it in each result row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import cifar10, digits, mnist
+from ._store import FileStatus, check, data_dir
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    task: str  # "classification" or "regression"
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    num_classes: int | None = None
+    choices: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_pool(self) -> int:
+        return int(self.x_pool.shape[0])
+
+
+@dataclass(frozen=True)
+class _Entry:
+    load: Callable[..., dict]
+    manifest: Callable[..., list]  # FileSpecs a complete copy needs ([] for embedded data)
+    task: str
+    default_model: str | None = None  # the paper's model for this dataset (model=auto)
+
+
+REGISTRY: dict[str, _Entry] = {
+    "digits": _Entry(digits.load, digits.manifest, "classification", "mlp"),
+    "mnist": _Entry(mnist.loader("mnist"), mnist.manifest("mnist"), "classification", "mlp"),
+    "fashion_mnist": _Entry(mnist.loader("fashion_mnist"), mnist.manifest("fashion_mnist"),
+                            "classification", "mlp"),
+    "cifar10": _Entry(cifar10.load, cifar10.manifest, "classification", "cnn"),
+}
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def entry(name: str) -> _Entry:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown dataset {name!r}; valid choices: {', '.join(names())}")
+    return REGISTRY[name]
+
+
+def load(name: str, **options: Any) -> Dataset:
+    """Load dataset ``name``; ``options`` are the dataset config's keys (see ``conf/dataset``)."""
+    found = entry(name)
+    parts = found.load(**options)
+    return Dataset(name=name, task=found.task, **parts)
+
+
+def verify(name: str) -> list[FileStatus]:
+    """Hash every file a complete copy of ``name`` needs (no download, no cache)."""
+    return [check(name, spec) for spec in entry(name).manifest()]
+
+
+__all__ = ["Dataset", "load", "verify", "names", "data_dir"]

@@ -1,0 +1,144 @@
+"""Keras 3 models of the paper (appendix C) and the training recipe.
+
+- ``mlp`` (MNIST, Fashion-MNIST, digits): flatten -> Dense(128, relu) -> Dense(10).
+- ``cnn`` (CIFAR-10): Conv(32,3)-Pool-Conv(64,3)-Pool-Conv(64,3)-Flatten-Dense(128)-Dense(64)-
+  Dense(10), relu: three conv and three dense layers as the paper says (sizes from PROTOCOL.md).
+
+The last hidden layer is named ``embedding``; its output is the embedding the samplers use.
+Outputs are logits; losses use ``from_logits=True``. The recipe (from scratch, Adam 1e-3,
+batch 32, 10 epochs, sparse categorical cross-entropy) comes from the ``train`` config.
+Seeds: each build and each fit calls ``keras.utils.set_random_seed`` with a seed derived for
+that component, at run time (never at import).
+
+Keras stays backend-agnostic except for ``per_example_grad_sqnorm``, which needs per-example
+gradients and is written for the TensorFlow backend.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..errors import ConfigError  # noqa: E402
+
+MODELS = ("cnn", "mlp")
+EMBEDDING = "embedding"
+
+
+def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128) -> keras.Model:
+    inputs = keras.Input(shape=tuple(input_shape))
+    h = keras.layers.Flatten()(inputs)
+    h = keras.layers.Dense(hidden_units, activation="relu", name=EMBEDDING)(h)
+    outputs = keras.layers.Dense(num_classes, name="logits")(h)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int] = (32, 64, 64),
+         kernel_size: int = 3, dense_units: Sequence[int] = (128, 64)) -> keras.Model:
+    inputs = keras.Input(shape=tuple(input_shape))
+    h = inputs
+    for i, filters in enumerate(conv_filters):
+        h = keras.layers.Conv2D(int(filters), int(kernel_size), activation="relu")(h)
+        if i < len(conv_filters) - 1:
+            h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Flatten()(h)
+    for i, units in enumerate(dense_units):
+        name = EMBEDDING if i == len(dense_units) - 1 else None
+        h = keras.layers.Dense(int(units), activation="relu", name=name)(h)
+    outputs = keras.layers.Dense(num_classes, name="logits")(h)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
+          **params: Any) -> keras.Model:
+    """A fresh, seeded, uncompiled model ``name`` (``params``: the model config's keys)."""
+    builders = {"mlp": _mlp, "cnn": _cnn}
+    if name not in builders:
+        raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")
+    keras.utils.set_random_seed(seed)
+    try:
+        return builders[name](input_shape, num_classes, **params)
+    except TypeError as exc:
+        raise ConfigError(f"model {name}: {exc}") from None
+
+
+def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, Any], *,
+        seed: int, sample_weight: np.ndarray | None = None) -> keras.Model:
+    """Compile and train ``model`` with the recipe (Adam, learning rate, batch size, epochs)."""
+    if recipe.get("optimizer", "adam") != "adam":
+        raise ConfigError(f"train.optimizer={recipe['optimizer']!r}; valid choices: adam")
+    keras.utils.set_random_seed(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=float(recipe["learning_rate"])),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=bool(recipe.get("jit_compile", False)),
+    )
+    model.fit(x, y, batch_size=int(recipe["batch_size"]), epochs=int(recipe["epochs"]),
+              sample_weight=sample_weight, shuffle=True, verbose=0)
+    return model
+
+
+def embed(model: keras.Model, x: np.ndarray, *, with_probs: bool = False,
+          batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray | None]:
+    """Last-hidden-layer embeddings of ``x`` (and softmax probabilities if asked), one pass."""
+    emb_layer = model.get_layer(EMBEDDING)
+    outputs = [emb_layer.output, model.output] if with_probs else [emb_layer.output]
+    probe = keras.Model(model.input, outputs)
+    emb, logits = [], []
+    for start in range(0, len(x), batch_size):
+        out = probe(x[start:start + batch_size], training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        emb.append(keras.ops.convert_to_numpy(out[0]))
+        if with_probs:
+            logits.append(keras.ops.convert_to_numpy(keras.ops.softmax(out[1], axis=-1)))
+    embeddings = np.concatenate(emb).astype(np.float32)
+    return embeddings, (np.concatenate(logits).astype(np.float64) if with_probs else None)
+
+
+def per_example_loss(model: keras.Model, x: np.ndarray, y: np.ndarray,
+                     batch_size: int = 2048) -> np.ndarray:
+    """Cross-entropy of ``model`` on each example (one inference per example)."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start:start + batch_size], training=False)
+        loss = keras.losses.sparse_categorical_crossentropy(
+            y[start:start + batch_size], logits, from_logits=True)
+        out.append(keras.ops.convert_to_numpy(loss))
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def per_example_grad_sqnorm(model: keras.Model, x: np.ndarray, y: np.ndarray,
+                            chunk: int = 64) -> np.ndarray:
+    """||grad_theta L(y_i, model(x_i))||_2^2 over all trainable parameters, per example."""
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError("sampler=grad needs KERAS_BACKEND=tensorflow (per-example gradients)")
+    import tensorflow as tf
+
+    variables = [v.value for v in model.trainable_variables]
+
+    @tf.function(reduce_retracing=True)
+    def sqnorms(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=False)
+            losses = keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
+        jac = tape.jacobian(losses, variables)
+        n = tf.shape(xb)[0]
+        return tf.add_n([tf.reduce_sum(tf.reshape(tf.square(j), (n, -1)), axis=1) for j in jac])
+
+    out = [sqnorms(tf.constant(x[s:s + chunk]), tf.constant(y[s:s + chunk])).numpy()
+           for s in range(0, len(x), chunk)]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray,
+             batch_size: int = 2048) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``model`` on (x, y)."""
+    loss, acc = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+    return float(acc), float(loss)

@@ -1,0 +1,1 @@
+"""Experiment protocols: the layer that talks to models and data and calls the samplers."""

@@ -1,0 +1,175 @@
+"""The paper's neural-network protocol (section 5.2, appendix C; ../shared/PROTOCOL.md).
+
+One run = (dataset, sampler, budget k, seed):
+
+1. k' = round(warm_start_frac * k) pool points drawn uniformly (the warm-start set).
+2. Train the warm-start model M0 on them.
+3. Embed the pool with M0 (last hidden layer); class probabilities of the candidates if the
+   sampler needs them.
+4. The sampler picks k - k' of the candidates (pool minus warm start).
+5. Train a fresh model on the k points; evaluate it on the evaluation split.
+
+Steps 1-3 depend only on (dataset, seed, k), never on the sampler: they form a ``Group`` that
+several samplers can share (the paired design). Each component draws from its own seeded
+stream (``seeding.rng_for``), so every sampler of a group sees the same warm start and the
+same initial weights of the final model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import models
+from ..data import Dataset
+from ..errors import ConfigError
+from ..samplers import Inputs, SamplerSpec, Selection
+from ..seeding import int_seed_for, rng_for
+
+log = logging.getLogger(__name__)
+
+STAGES = ("warm_train", "embed", "cluster", "query", "score", "sample", "final_train", "eval")
+SELECTION_STAGES = ("embed", "cluster", "query", "score", "sample")
+
+
+def warm_start_size(budget: int, n_pool: int, warm_start_frac: float) -> int:
+    """k' = round(frac * k), validated: 1 <= k' < k <= n_pool."""
+    if not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ConfigError(f"budget={budget!r} must be a positive integer")
+    if budget > n_pool:
+        raise ConfigError(f"budget={budget} exceeds the pool of {n_pool} points")
+    if not 0 < warm_start_frac < 1:
+        raise ConfigError(f"warm_start_frac={warm_start_frac} must be in (0, 1)")
+    k_warm = int(round(warm_start_frac * budget))
+    if k_warm < 1:
+        raise ConfigError(f"budget={budget} gives k'=round({warm_start_frac}*{budget})=0 "
+                          f"warm-start points; use budget >= {int(np.ceil(0.5 / warm_start_frac))}")
+    if k_warm >= budget:
+        raise ConfigError(f"budget={budget} leaves no points to select after {k_warm} warm-start points")
+    return k_warm
+
+
+@dataclass
+class Group:
+    """Everything a run computes before the sampler, shared by all samplers of a group."""
+
+    dataset: Dataset
+    budget: int
+    seed: int
+    warm: np.ndarray        # pool indices of the warm-start set (sorted)
+    candidates: np.ndarray  # pool indices of everything else (sorted)
+    model: Any              # the trained warm-start model M0
+    embeddings: np.ndarray | None = None  # (n_pool, d)
+    probs: np.ndarray | None = None       # (n_candidates, C)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_group(ds: Dataset, *, budget: int, seed: int, model_cfg: Mapping[str, Any],
+                  train_cfg: Mapping[str, Any], warm_start_frac: float,
+                  needs: set[str]) -> Group:
+    """Steps 1-3: warm-start set, M0, and the embeddings / probabilities ``needs`` asks for."""
+    k_warm = warm_start_size(budget, ds.n_pool, warm_start_frac)
+    warm = np.sort(rng_for(seed, "warm_start", budget).choice(ds.n_pool, k_warm, replace=False))
+    candidates = np.setdiff1d(np.arange(ds.n_pool), warm)
+    timings = {}
+
+    t0 = time.perf_counter()
+    model_cfg = dict(model_cfg)
+    m0 = models.build(model_cfg.pop("name"), ds.x_pool.shape[1:], ds.num_classes,
+                      seed=int_seed_for(seed, "warm_model", budget), **model_cfg)
+    models.fit(m0, ds.x_pool[warm], ds.y_pool[warm], train_cfg,
+               seed=int_seed_for(seed, "warm_fit", budget))
+    timings["warm_train"] = time.perf_counter() - t0
+    log.info("stage=warm_train k_warm=%d seconds=%.2f", k_warm, timings["warm_train"])
+
+    group = Group(ds, budget, seed, warm, candidates, m0, timings=timings)
+    if "embeddings" in needs:
+        t0 = time.perf_counter()
+        group.embeddings, _ = models.embed(m0, ds.x_pool)
+        timings["embed"] = time.perf_counter() - t0
+        log.info("stage=embed n=%d seconds=%.2f", ds.n_pool, timings["embed"])
+    if "probs" in needs:
+        # The model's outputs on every candidate: these are the sampler's model queries.
+        t0 = time.perf_counter()
+        _, group.probs = models.embed(m0, ds.x_pool[candidates], with_probs=True)
+        timings["query"] = time.perf_counter() - t0
+        log.info("stage=query n=%d seconds=%.2f", len(candidates), timings["query"])
+    return group
+
+
+def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
+    ds, cand = group.dataset, group.candidates
+    oracle = None
+    if "loss_oracle" in spec.needs:
+        def oracle(idx: np.ndarray) -> np.ndarray:
+            return models.per_example_loss(group.model, ds.x_pool[cand[idx]], ds.y_pool[cand[idx]])
+    elif "grad_oracle" in spec.needs:
+        def oracle(idx: np.ndarray) -> np.ndarray:
+            return models.per_example_grad_sqnorm(group.model, ds.x_pool[cand[idx]],
+                                                  ds.y_pool[cand[idx]])
+    emb = group.embeddings
+    return Inputs(
+        n_candidates=len(cand), budget=group.budget, n_warm=len(group.warm),
+        embeddings=None if emb is None else emb[cand],
+        initial_embeddings=None if emb is None else emb[group.warm],
+        probs=group.probs, oracle=oracle)
+
+
+def check_params(spec: SamplerSpec, budget: int, n_select: int, params: Mapping[str, Any]) -> None:
+    """Unknown sampler parameters and impossible budgets fail before any training."""
+    sig = inspect.signature(spec.select)
+    accepted = [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"sampler {spec.name}: unknown parameter(s) {', '.join(unknown)}; "
+                          f"valid: {', '.join(accepted) or 'none'}")
+    if spec.validate is not None:
+        spec.validate(budget, n_select, **params)
+
+
+def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Selection:
+    """Step 4: run the sampler on the group's candidates; indices are returned into the pool."""
+    n_select = group.budget - len(group.warm)
+    rng = rng_for(group.seed, "sampler", spec.name, group.budget)
+    sel = spec.select(sampler_inputs(group, spec), n_select, rng, **params)
+    idx = np.asarray(sel.indices, dtype=np.int64)
+    if len(idx) != n_select or len(np.unique(idx)) != n_select or idx.min(initial=0) < 0 \
+            or idx.max(initial=0) >= len(group.candidates):
+        raise RuntimeError(f"sampler {spec.name} returned an invalid selection "
+                           f"({len(idx)} indices, {len(np.unique(idx))} unique, wanted {n_select})")
+    sel.indices = group.candidates[idx]
+    return sel
+
+
+def train_and_evaluate(group: Group, selection: Selection, *, model_cfg: Mapping[str, Any],
+                       train_cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Step 5: a fresh model on warm start + selection, evaluated on the evaluation split."""
+    ds = group.dataset
+    chosen = np.concatenate([group.warm, selection.indices])
+    weights = None
+    if train_cfg.get("weighted", False):
+        w = np.ones(len(chosen))
+        if selection.weights is not None:
+            w[len(group.warm):] = selection.weights
+        weights = w / w.mean()
+    order = np.argsort(chosen, kind="stable")  # canonical order: the fit's shuffle then decides
+    chosen = chosen[order]
+    weights = None if weights is None else weights[order]
+
+    out = {}
+    t0 = time.perf_counter()
+    model_cfg = dict(model_cfg)
+    model = models.build(model_cfg.pop("name"), ds.x_pool.shape[1:], ds.num_classes,
+                         seed=int_seed_for(group.seed, "final_model", group.budget), **model_cfg)
+    models.fit(model, ds.x_pool[chosen], ds.y_pool[chosen], train_cfg,
+               seed=int_seed_for(group.seed, "final_fit", group.budget), sample_weight=weights)
+    out["time_final_train"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["accuracy"], out["loss"] = models.evaluate(model, ds.x_eval, ds.y_eval)
+    out["time_eval"] = time.perf_counter() - t0
+    return out

@@ -1,0 +1,114 @@
+"""Tidy result rows: one JSON file per run, written atomically; ``load`` returns a DataFrame.
+
+Layout under ``results_dir``::
+
+    rows/<run_key>.json          one row (status ok or failed); replaced atomically on re-run
+    selections/<run_key>.npy     the selected pool indices of the run
+
+A row file appears only through ``os.replace`` of a fully written temporary file in the same
+directory, so a killed run leaves either no row or a complete one; temporary files are named
+``.*.tmp`` and ignored by ``load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+ROWS = "rows"
+SELECTIONS = "selections"
+
+# Columns every row has, in this order at the front of ``load``'s frame.
+CORE_COLUMNS = [
+    "dataset", "model", "sampler", "budget", "seed", "status", "accuracy", "loss",
+    "n_inferences", "run_key",
+]
+
+
+def run_key(identity: Mapping[str, Any]) -> str:
+    """Stable 16-hex-digit key of a run's identity (every choice that can change its result)."""
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def row_path(results_dir: str | os.PathLike, key: str) -> Path:
+    return Path(results_dir) / ROWS / f"{key}.json"
+
+
+def read_row(results_dir: str | os.PathLike, key: str) -> dict[str, Any] | None:
+    path = row_path(results_dir, key)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def has_ok_row(results_dir: str | os.PathLike, key: str) -> bool:
+    row = read_row(results_dir, key)
+    return row is not None and row.get("status") == "ok"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_row(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
+    """Write ``row`` as ``rows/<run_key>.json`` atomically and return its path."""
+    path = row_path(results_dir, row["run_key"])
+    data = json.dumps(dict(row), sort_keys=True, indent=1, default=_jsonable).encode()
+    _atomic_write_bytes(path, data)
+    return path
+
+
+def write_selection(results_dir: str | os.PathLike, key: str, indices: np.ndarray) -> Path:
+    path = Path(results_dir) / SELECTIONS / f"{key}.npy"
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(indices, dtype=np.int64))
+    _atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_selection(results_dir: str | os.PathLike, key: str) -> np.ndarray:
+    return np.load(Path(results_dir) / SELECTIONS / f"{key}.npy")
+
+
+def load(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+    """All rows under ``results_dir`` as one DataFrame (empty, with the core columns, if none)."""
+    rows_dir = Path(results_dir) / ROWS
+    records = []
+    if rows_dir.is_dir():
+        for path in sorted(rows_dir.glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            records.append(json.loads(path.read_text()))
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return pd.DataFrame(columns=CORE_COLUMNS)
+    front = [c for c in CORE_COLUMNS if c in frame.columns]
+    return frame[front + [c for c in frame.columns if c not in front]]

@@ -1,0 +1,121 @@
+"""What every sampler returns, and the checks and helpers they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Selection:
+    """Indices picked by a sampler, into the array of candidates it was given.
+
+    ``weights`` (same length, positive) are importance weights where the method defines them;
+    ``n_inferences`` counts model outputs the method consumed; ``timings`` are seconds per
+    internal stage (cluster, query, score, sample); ``info`` holds resolved parameters.
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray | None = None
+    n_inferences: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the protocol computed about the candidates (pool minus the warm-start set).
+
+    Only the fields a sampler lists in ``SamplerSpec.needs`` are filled.
+    ``embeddings``: (m, d) candidate embeddings; ``initial_embeddings``: (k', d) warm-start
+    embeddings; ``probs``: (m, C) class probabilities; ``oracle``: maps candidate indices to the
+    model's per-example loss (or squared gradient norm).
+    """
+
+    n_candidates: int
+    budget: int
+    n_warm: int
+    embeddings: np.ndarray | None = None
+    initial_embeddings: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    oracle: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+NEEDS = ("embeddings", "probs", "loss_oracle", "grad_oracle")
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """Registry entry: ``select(inputs, n_select, rng, **params) -> Selection``.
+
+    ``params`` are the keys of ``conf/sampler/<name>.yaml`` other than ``name``. ``validate``
+    (optional) is called with ``(budget, n_select, **params)`` before any model is trained and
+    raises ConfigError for impossible combinations.
+    """
+
+    name: str
+    task: str  # "classification" or "regression"
+    needs: tuple[str, ...]
+    select: Callable[..., Selection]
+    citation: str
+    validate: Callable[..., None] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"sampler {self.name}: unknown needs {sorted(unknown)}")
+
+
+def check_n_select(n_select: int, n_candidates: int) -> None:
+    if not isinstance(n_select, (int, np.integer)) or n_select < 0:
+        raise ConfigError(f"n_select={n_select!r} must be a non-negative integer")
+    if n_select > n_candidates:
+        raise ConfigError(f"n_select={n_select} exceeds the {n_candidates} candidates")
+
+
+def as_2d(name: str, array: np.ndarray | None) -> np.ndarray:
+    if array is None:
+        raise ValueError(f"{name} is required")
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return array
+
+
+def select_lowest(scores: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the ``n_select`` smallest scores; ties broken at random (reproducibly)."""
+    check_n_select(n_select, len(scores))
+    order = np.lexsort((rng.random(len(scores)), scores))
+    return np.sort(order[:n_select])
+
+
+def squared_distances(x: np.ndarray, centers: np.ndarray, x_sq: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """(len(x), len(centers)) squared Euclidean distances, clipped at 0 against rounding."""
+    if x_sq is None:
+        x_sq = np.einsum("ij,ij->i", x, x)
+    c_sq = np.einsum("ij,ij->i", centers, centers)
+    d = x_sq[:, None] - 2.0 * (x @ centers.T) + c_sq[None, :]
+    return np.maximum(d, 0.0, out=d)
+
+
+def nearest(x: np.ndarray, centers: np.ndarray, chunk: int = 4096
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``x``: index of the nearest center and the squared distance to it.
+
+    Works in row chunks so memory stays O(chunk * len(centers)).
+    """
+    which = np.empty(len(x), dtype=np.int64)
+    dist = np.empty(len(x), dtype=np.float64)
+    for start in range(0, len(x), chunk):
+        d = squared_distances(x[start:start + chunk], centers)
+        which[start:start + chunk] = d.argmin(axis=1)
+        dist[start:start + chunk] = d[np.arange(len(d)), which[start:start + chunk]]
+    return which, dist
+

@@ -1,0 +1,170 @@
+"""Sensitivity sampling, Algorithm 1 of "Sensitivity Sampling for Coreset-Based Data Selection"
+as run in its section 5.2; shared by the ``loss`` and ``grad`` samplers.
+
+1. k''-means (scikit-learn KMeans) on the candidates' embeddings; each center is replaced by
+   its nearest candidate, distinct points (the set A).
+2. The model is queried only at A: l(a) for a in A (``oracle``).
+3. Every candidate e gets l~(e) = l(A(e)) + lambda * ||e - A(e)||^2, A(e) its nearest point of A.
+4. The remaining n_select - k'' points are drawn from the other candidates with probability
+   proportional to l~, without replacement. The k'' points of A join the selection (they were
+   labelled to be queried).
+
+lambda is not given by the paper. ``lam="auto"`` (the default) picks the lambda that makes
+lambda * sum_e ||e - A(e)||^2 equal to sum_e l(A(e)), i.e. both terms weigh the same in total;
+a number fixes it (0 = loss only).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from ..errors import ConfigError
+from ._base import Selection, as_2d, check_n_select, nearest, squared_distances
+
+
+def snap_to_points(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """For each center, the index of its nearest row of ``x``; all indices distinct.
+
+    A center whose nearest row is already taken by an earlier center gets its nearest free row.
+    """
+    if len(centers) > len(x):
+        raise ValueError(f"{len(centers)} centers cannot snap to {len(x)} distinct points")
+    x_sq = np.einsum("ij,ij->i", x, x)
+    first = np.empty(len(centers), dtype=np.int64)
+    for start in range(0, len(centers), 256):
+        first[start:start + 256] = squared_distances(x, centers[start:start + 256], x_sq).argmin(0)
+    if len(np.unique(first)) == len(first):
+        return first
+    taken = np.zeros(len(x), dtype=bool)
+    out = np.empty_like(first)
+    for j, c in enumerate(centers):
+        if not taken[first[j]]:
+            out[j] = first[j]
+        else:
+            d = squared_distances(x, c[None, :], x_sq)[:, 0]
+            d[taken] = np.inf
+            out[j] = int(np.argmin(d))
+        taken[out[j]] = True
+    return out
+
+
+def resolve_lambda(lam: float | str, l_hat: np.ndarray, v: np.ndarray) -> float:
+    if lam == "auto":
+        total_v = float(v.sum())
+        return float(l_hat.sum()) / total_v if total_v > 0 else 0.0
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sampler.lam={lam!r} must be 'auto' or a non-negative number") from None
+    if not np.isfinite(value) or value < 0:
+        raise ConfigError(f"sampler.lam={lam!r} must be 'auto' or a non-negative number")
+    return value
+
+
+def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct indices drawn with probability proportional to ``scores``.
+
+    Returns the indices and the probabilities p_i of the first draw (for importance weights).
+    When fewer than ``n`` scores are positive, all positive ones are taken and the rest is
+    filled uniformly from the zero-score items (documented rule; p is uniform for those).
+    """
+    positive = np.flatnonzero(scores > 0)
+    total = scores.sum()
+    p = scores / total if total > 0 else np.full(len(scores), 1.0 / len(scores))
+    if len(positive) >= n and total > 0:
+        return rng.choice(len(scores), size=n, replace=False, p=p), p
+    zeros = np.flatnonzero(scores <= 0)
+    fill = rng.choice(zeros, size=n - len(positive), replace=False)
+    p_fill = np.where(scores > 0, p, 1.0 / max(len(zeros), 1))
+    return np.concatenate([positive, fill]), p_fill
+
+
+def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: int,
+                         oracle: Callable[[np.ndarray], np.ndarray], lam: float | str = "auto",
+                         rng: np.random.Generator, kmeans_n_init: int | str = "auto",
+                         kmeans_max_iter: int = 300) -> Selection:
+    """Algorithm 1 on candidate ``embeddings`` (m, d).
+
+    Parameters
+    ----------
+    n_select : total points to return, including the ``n_clusters`` queried center points.
+    n_clusters : k'', the number of k-means centers (model queries).
+    oracle : maps an index array into ``embeddings`` to non-negative per-example losses.
+    lam : Hoelder constant lambda, or ``"auto"`` (see module docstring).
+
+    Returns
+    -------
+    Selection
+        The k'' center points followed by the sampled points; ``weights`` are 1 for the
+        centers and 1 / (s p_i) for the s sampled points; ``n_inferences`` = k''.
+    """
+    x = as_2d("embeddings", embeddings)
+    check_n_select(n_select, len(x))
+    if not 1 <= n_clusters <= n_select:
+        raise ConfigError(f"n_clusters={n_clusters} must be between 1 and n_select={n_select}")
+    timings = {}
+    t0 = time.perf_counter()
+    km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
+                random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
+    centers = snap_to_points(x, km.cluster_centers_.astype(x.dtype))
+    assign, v = nearest(x, x[centers])
+    timings["cluster"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    losses = np.asarray(oracle(centers), dtype=np.float64)
+    timings["query"] = time.perf_counter() - t0
+    if losses.shape != (n_clusters,) or not np.all(np.isfinite(losses)) or losses.min() < 0:
+        raise ValueError("oracle must return one finite non-negative loss per queried point")
+
+    t0 = time.perf_counter()
+    l_hat = losses[assign]
+    lam_used = resolve_lambda(lam, l_hat, v)
+    scores = l_hat + lam_used * v
+    timings["score"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rest = np.setdiff1d(np.arange(len(x)), centers)
+    n_rest = n_select - n_clusters
+    drawn, p = draw_proportional(scores[rest], n_rest, rng)
+    indices = np.concatenate([centers, rest[drawn]])
+    weights = np.concatenate([np.ones(n_clusters), 1.0 / (max(n_rest, 1) * p[drawn])])
+    timings["sample"] = time.perf_counter() - t0
+    return Selection(indices=indices, weights=weights, n_inferences=n_clusters, timings=timings,
+                     info={"lambda": lam_used, "n_clusters": n_clusters,
+                           "kmeans_cost": float(v.sum())})
+
+
+def n_clusters_for(budget: int, cluster_frac: float) -> int:
+    """k'' = round(cluster_frac * k) (the paper: 0.2 k)."""
+    return int(round(cluster_frac * budget))
+
+
+def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
+             **_: object) -> None:
+    """Reject, before any training, budgets for which Algorithm 1 has no valid k''."""
+    if not 0 < cluster_frac < 1:
+        raise ConfigError(f"sampler.cluster_frac={cluster_frac} must be in (0, 1)")
+    k2 = n_clusters_for(budget, cluster_frac)
+    if k2 < 1:
+        raise ConfigError(f"budget={budget} gives k''=round({cluster_frac}*{budget})=0 cluster "
+                          f"centers; use budget >= {int(np.ceil(0.5 / cluster_frac))}")
+    if k2 > n_select:
+        raise ConfigError(f"budget={budget}: k''={k2} cluster centers exceed the {n_select} points "
+                          f"left after the warm start")
+    if lam != "auto":
+        resolve_lambda(lam, np.zeros(1), np.zeros(1))
+
+
+def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
+           lam: float | str = "auto", kmeans_n_init: int | str = "auto",
+           kmeans_max_iter: int = 300) -> Selection:
+    """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1."""
+    return sensitivity_sampling(
+        inputs.embeddings, n_select, n_clusters=n_clusters_for(inputs.budget, cluster_frac),
+        oracle=inputs.oracle, lam=lam, rng=rng, kmeans_n_init=kmeans_n_init,
+        kmeans_max_iter=kmeans_max_iter)
