@@ -70,6 +70,7 @@ def cmd_run(args: list[str]) -> int:
         return _fail(message)
     from . import app
 
+    app.STATE.update(ok=0, skipped=0, failed=0)
     sys.argv = ["coreset-bench run", *args]
     app.main()
     state = app.STATE

@@ -84,6 +84,26 @@ def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator
     return np.concatenate([positive, fill]), p_fill
 
 
+def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
+                   kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300) -> np.ndarray:
+    """Step 1: k-means on ``x``, each center snapped to a distinct row (indices into ``x``)."""
+    km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
+                random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
+    return snap_to_points(x, km.cluster_centers_.astype(x.dtype))
+
+
+def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: float | str
+                ) -> tuple[np.ndarray, float, float]:
+    """Step 3: l~(e) = l(A(e)) + lam * ||e - A(e)||^2 for every row e of ``x``.
+
+    Returns l~, the lambda used, and the clustering cost sum_e ||e - A(e)||^2.
+    """
+    assign, v = nearest(x, x[centers])
+    l_hat = losses[assign]
+    lam_used = resolve_lambda(lam, l_hat, v)
+    return l_hat + lam_used * v, lam_used, float(v.sum())
+
+
 def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: int,
                          oracle: Callable[[np.ndarray], np.ndarray], lam: float | str = "auto",
                          rng: np.random.Generator, kmeans_n_init: int | str = "auto",
@@ -109,10 +129,8 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
         raise ConfigError(f"n_clusters={n_clusters} must be between 1 and n_select={n_select}")
     timings = {}
     t0 = time.perf_counter()
-    km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
-                random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
-    centers = snap_to_points(x, km.cluster_centers_.astype(x.dtype))
-    assign, v = nearest(x, x[centers])
+    centers = cluster_points(x, n_clusters, rng, kmeans_n_init=kmeans_n_init,
+                             kmeans_max_iter=kmeans_max_iter)
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -122,9 +140,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
         raise ValueError("oracle must return one finite non-negative loss per queried point")
 
     t0 = time.perf_counter()
-    l_hat = losses[assign]
-    lam_used = resolve_lambda(lam, l_hat, v)
-    scores = l_hat + lam_used * v
+    scores, lam_used, cost = extrapolate(x, centers, losses, lam)
     timings["score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -135,8 +151,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     weights = np.concatenate([np.ones(n_clusters), 1.0 / (max(n_rest, 1) * p[drawn])])
     timings["sample"] = time.perf_counter() - t0
     return Selection(indices=indices, weights=weights, n_inferences=n_clusters, timings=timings,
-                     info={"lambda": lam_used, "n_clusters": n_clusters,
-                           "kmeans_cost": float(v.sum())})
+                     info={"lambda": lam_used, "n_clusters": n_clusters, "kmeans_cost": cost})
 
 
 def n_clusters_for(budget: int, cluster_frac: float) -> int:

@@ -1,0 +1,43 @@
+# coreset-bench — `make help` lists the targets.
+# Every target installs what it needs into .venv/ first (a fresh clone needs only python3).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# The local data mirror beside the repository, when there is one (see README "Data").
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export CORESET_BENCH_DATA ?= $(SHARED_DATA)
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-slow data-verify clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## create .venv/ and install the package (editable) with test tools
+
+demo: install ## the main job: every sampler on the embedded digits data, then a result table
+	$(BIN)/coreset-bench run -m experiment=demo results_dir=results/demo
+	$(BIN)/coreset-bench results results/demo
+
+test: install ## the test suite (excludes tests marked slow)
+	$(BIN)/python -m pytest -q
+
+test-slow: install ## only the slow tests (longer real-data experiments)
+	$(BIN)/python -m pytest -q -m slow
+
+data-verify: install ## check every dataset's files and checksums in CORESET_BENCH_DATA
+	$(BIN)/coreset-bench data verify
+
+clean: ## remove the virtual environment and caches (results/ is kept)
+	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -1,0 +1,87 @@
+"""The command line as a user meets it: help, one-line errors, exit codes, resume."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from coreset_bench import results
+
+from conftest import REPO, run_cli
+
+
+def test_help_lists_the_commands():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("run", "data verify", "results"):
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("sampler=kcentre", "unknown sampler 'kcentre'; valid choices: entropy, grad, kcenter, "
+                        "least_confidence, loss, margin, uniform"),
+    ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, mnist"),
+    ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, mlp"),
+    ("experiment=fig9", "unknown experiment 'fig9'; valid choices: demo"),
+    ("budget=-5", "budget='-5' is not valid; budget takes a positive integer"),
+])
+def test_bad_names_give_one_line_and_exit_2(tmp_path, override, needle):
+    out = run_cli("run", "-m", override, f"results_dir={tmp_path}")
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"coreset-bench: error: {needle}"
+    assert not (tmp_path / "rows").exists()
+
+
+def test_unknown_command():
+    out = run_cli("frobnicate")
+    assert out.returncode == 2 and "valid commands: run, data, results" in out.stderr
+
+
+def test_run_writes_rows_and_resumes(tmp_path):
+    args = ("run", "-m", "sampler=uniform,kcenter", "budget=50", f"results_dir={tmp_path}")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    frame = results.load(tmp_path)
+    assert sorted(frame["sampler"]) == ["kcenter", "uniform"] and set(frame["status"]) == {"ok"}
+    second = run_cli(*args)
+    assert second.returncode == 0
+    assert "runs ok=0 skipped=2 failed=0" in second.stderr
+    assert len(results.load(tmp_path)) == 2
+    table = run_cli("results", str(tmp_path))
+    assert table.returncode == 0 and "kcenter" in table.stdout and "accuracy_mean" in table.stdout
+
+
+def test_budget_larger_than_the_pool_is_rejected_before_training(tmp_path):
+    out = run_cli("run", "budget=5000", f"results_dir={tmp_path}")
+    assert out.returncode == 2
+    assert "coreset-bench: error: budget=5000 exceeds the pool of 1347 points" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "rows").exists()
+
+
+def test_failed_run_gives_exit_1_and_a_failed_row(tmp_path):
+    """A run that raises mid-way (injected here) is recorded as failed; the exit code says so."""
+    script = (
+        "import sys\n"
+        "from coreset_bench.protocols import classification as clf\n"
+        "def boom(*a, **k):\n"
+        "    raise RuntimeError('simulated failure')\n"
+        "clf.train_and_evaluate = boom\n"
+        "from coreset_bench import cli\n"
+        f"sys.exit(cli.main(['run', '-m', 'sampler=uniform,loss', 'budget=40', 'results_dir={tmp_path}']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "runs ok=0 skipped=0 failed=2" in out.stderr  # the sweep went on after a failure
+    frame = results.load(tmp_path)
+    assert frame["status"].tolist() == ["failed", "failed"]
+    assert frame["error"].str.contains("simulated failure").all()
+
+
+def test_results_on_an_empty_dir(tmp_path):
+    out = run_cli("results", str(tmp_path))
+    assert out.returncode == 2 and "no result rows" in out.stderr
+    missing = run_cli("results", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -1,0 +1,87 @@
+"""Every config group option composes, and what the configs say matches what the code accepts."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from coreset_bench import data, models, samplers
+from coreset_bench.config import CONF_DIR, options, resolve_model
+from coreset_bench.protocols import classification as clf
+from coreset_bench.runner import identity
+from coreset_bench.results import run_key
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_defaults_are_the_embedded_dataset():
+    cfg = composed()
+    assert cfg["dataset"]["name"] == "digits"
+    assert cfg["model"]["name"] == "auto" and cfg["sampler"]["name"] == "uniform"
+    assert cfg["budget"] == 200 and cfg["seed"] == 0
+    assert cfg["train"] == {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32,
+                            "epochs": 10, "weighted": False, "jit_compile": False}
+
+
+@pytest.mark.parametrize("group", ["dataset", "model", "sampler"])
+def test_every_option_composes_and_its_name_is_the_file_name(group):
+    assert options(group), f"no options in conf/{group}"
+    for option in options(group):
+        cfg = composed(f"{group}={option}")
+        assert cfg[group]["name"] == option
+
+
+def test_every_dataset_option_is_a_registered_dataset():
+    assert options("dataset") == data.names()
+
+
+def test_every_model_option_builds():
+    for option in options("model"):
+        if option == "auto":
+            continue
+        cfg = composed(f"model={option}")
+        params = dict(cfg["model"])
+        name = params.pop("name")
+        shape = (32, 32, 3) if name == "cnn" else (8, 8)
+        model = models.build(name, shape, 10, seed=0, **params)
+        assert model.get_layer(models.EMBEDDING) is not None
+
+
+@pytest.mark.parametrize("sampler", samplers.names("classification"))
+def test_every_sampler_config_is_accepted_by_its_sampler(sampler):
+    cfg = composed(f"sampler={sampler}", "budget=1000")
+    params = dict(cfg["sampler"])
+    spec = samplers.get(params.pop("name"))
+    clf.check_params(spec, 1000, 800, params)  # raises on a key the sampler does not take
+
+
+def test_experiments_compose():
+    for option in options("experiment"):
+        cfg = composed(f"experiment={option}")
+        assert cfg["dataset"]["name"] in data.names()
+
+
+def test_model_auto_resolves_to_the_papers_model_and_shares_the_run_key():
+    auto = composed("dataset=cifar10")
+    explicit = composed("dataset=cifar10", "model=cnn")
+    entry = data.entry("cifar10")
+    auto["model"] = resolve_model(auto["model"], entry.default_model)
+    explicit["model"] = resolve_model(explicit["model"], entry.default_model)
+    assert auto["model"]["name"] == "cnn"
+    assert run_key(identity(auto)) == run_key(identity(explicit))
+    assert resolve_model({"name": "auto"}, "mlp")["name"] == "mlp"
+
+
+def test_run_key_ignores_where_results_go_but_not_what_is_run():
+    a = composed("results_dir=/tmp/a")
+    b = composed("results_dir=/tmp/b", "force=true")
+    c = composed("sampler=loss", "sampler.lam=0.5")
+    d = composed("sampler=loss")
+    assert run_key(identity(a)) == run_key(identity(b))
+    assert run_key(identity(c)) != run_key(identity(d))
+    assert run_key(identity(composed("seed=1"))) != run_key(identity(a))

@@ -1,0 +1,162 @@
+"""The classification protocol on real data: warm start, selection, training, rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from coreset_bench import data, results, runner, samplers
+from coreset_bench.config import CONF_DIR
+from coreset_bench.errors import ConfigError
+from coreset_bench.protocols import classification as clf
+
+from test_samplers import sampler_params
+
+RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 10}
+CLASSIFICATION = samplers.names("classification")
+
+
+def config(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.fixture(scope="module")
+def digits_group():
+    ds = data.load("digits")
+    return clf.prepare_group(ds, budget=100, seed=0, model_cfg={"name": "mlp", "hidden_units": 128},
+                             train_cfg=RECIPE, warm_start_frac=0.2,
+                             needs={"embeddings", "probs"})
+
+
+def test_group_is_a_uniform_warm_start_of_round_02k(digits_group):
+    g = digits_group
+    assert len(g.warm) == 20 and len(np.unique(g.warm)) == 20
+    assert len(g.candidates) == g.dataset.n_pool - 20
+    assert not set(g.warm) & set(g.candidates)
+    assert g.embeddings.shape == (g.dataset.n_pool, 128)
+    assert g.probs.shape == (len(g.candidates), 10)
+    np.testing.assert_allclose(g.probs.sum(1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+def test_selection_invariants_on_a_real_group(digits_group, name):
+    g = digits_group
+    spec = samplers.get(name)
+    a = clf.select(g, spec, sampler_params(name))
+    b = clf.select(g, spec, sampler_params(name))
+    assert len(a.indices) == 80 and len(np.unique(a.indices)) == 80      # k - k'
+    assert a.indices.min() >= 0 and a.indices.max() < g.dataset.n_pool   # pool indices
+    assert not set(a.indices) & set(g.warm)                              # disjoint from warm start
+    np.testing.assert_array_equal(a.indices, b.indices)                  # same seed, same picks
+
+
+def test_loss_oracle_queries_only_the_centers(digits_group, monkeypatch):
+    from coreset_bench import models
+
+    queried = []
+    original = models.per_example_loss
+
+    def counting(model, x, y, **kw):
+        queried.append(len(x))
+        return original(model, x, y, **kw)
+
+    monkeypatch.setattr(models, "per_example_loss", counting)
+    sel = clf.select(digits_group, samplers.get("loss"), sampler_params("loss"))
+    assert queried == [20] and sel.n_inferences == 20  # k'' = round(0.2 * 100)
+
+
+def test_the_warm_start_is_shared_across_samplers_and_differs_across_seeds():
+    ds = data.load("digits")
+    warm = [clf.prepare_group(ds, budget=50, seed=s, model_cfg={"name": "mlp"}, train_cfg=RECIPE,
+                              warm_start_frac=0.2, needs=set()).warm for s in (0, 0, 1)]
+    np.testing.assert_array_equal(warm[0], warm[1])
+    assert not np.array_equal(warm[0], warm[2])
+
+
+@pytest.mark.parametrize("budget,match", [(5000, "exceeds the pool"), (2, "k'=round"),
+                                          (0, "positive integer")])
+def test_impossible_budgets(budget, match):
+    with pytest.raises(ConfigError, match=match):
+        clf.warm_start_size(budget, 1347, 0.2)
+
+
+def test_same_seed_twice_gives_identical_indices_and_metrics(tmp_path):
+    rows = []
+    for i in range(2):
+        cfg = config("sampler=grad", "budget=150", "seed=4", f"results_dir={tmp_path / str(i)}")
+        rows.append(runner.execute(cfg))
+    a, b = rows
+    assert a["status"] == b["status"] == "ok"
+    assert a["run_key"] == b["run_key"]
+    assert a["selection_sha1"] == b["selection_sha1"]
+    assert a["accuracy"] == b["accuracy"] and a["loss"] == b["loss"]
+    np.testing.assert_array_equal(results.read_selection(tmp_path / "0", a["run_key"]),
+                                  results.read_selection(tmp_path / "1", b["run_key"]))
+    other = runner.execute(config("sampler=grad", "budget=150", "seed=5",
+                                  f"results_dir={tmp_path / '0'}"))
+    assert other["selection_sha1"] != a["selection_sha1"]
+
+
+def test_row_contents_and_skip_on_rerun(tmp_path):
+    cfg = config("sampler=loss", "budget=100", f"results_dir={tmp_path}")
+    row = runner.execute(cfg)
+    for column in ["dataset", "model", "sampler", "budget", "seed", "accuracy", "loss", "status",
+                   "run_key", "n_inferences", "time_warm_train", "time_embed", "time_cluster",
+                   "time_query", "time_score", "time_sample", "time_final_train", "time_eval",
+                   "sampler.lam", "sampler_info.lambda", "dataset.eval_split", "train.epochs"]:
+        assert column in row, column
+    assert row["model"] == "mlp" and row["n_inferences"] == 20 and 0 < row["accuracy"] <= 1
+    assert row["time_cluster"] > 0 and row["time_query"] > 0
+    assert runner.execute(cfg) is None                         # ok row exists: skipped
+    forced = runner.execute({**cfg, "force": True})
+    assert forced is not None and forced["run_key"] == row["run_key"]
+    assert len(results.load(tmp_path)) == 1                    # replaced, not duplicated
+
+
+def test_a_failed_run_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
+    cfg = config("budget=60", f"results_dir={tmp_path}")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure in final training")
+
+    monkeypatch.setattr(clf, "train_and_evaluate", boom)
+    row = runner.execute(cfg)
+    assert row["status"] == "failed" and "simulated failure" in row["error"]
+    assert "Traceback" in row["traceback"]
+    stored = json.loads(results.row_path(tmp_path, row["run_key"]).read_text())
+    assert stored["status"] == "failed" and "accuracy" not in stored
+    monkeypatch.undo()
+    retried = runner.execute(cfg)                               # a failed row is not "done"
+    assert retried["status"] == "ok"
+    frame = results.load(tmp_path)
+    assert frame["status"].tolist() == ["ok"]
+
+
+def test_classification_sampler_on_unknown_task_and_bad_params(tmp_path):
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        runner.execute({**config("sampler=loss", f"results_dir={tmp_path}"),
+                        "sampler": {"name": "loss", "lamda": 1}})
+    assert results.load(tmp_path).empty
+
+
+def test_weighted_training_option_runs(tmp_path):
+    row = runner.execute(config("sampler=loss", "budget=100", "train.weighted=true",
+                                f"results_dir={tmp_path}"))
+    assert row["status"] == "ok" and row["train.weighted"] is True
+
+
+def test_mnist_run_end_to_end(mirror, tmp_path):
+    row = runner.execute(config("dataset=mnist", "sampler=loss", "budget=300", "seed=0",
+                                f"results_dir={tmp_path}"))
+    assert row["status"] == "ok"
+    assert row["n_pool"] == 60000 and row["n_eval"] == 10000 and row["k_warm"] == 60
+    assert row["n_inferences"] == 60
+    assert row["accuracy"] > 0.6  # 300 labelled MNIST digits; about 0.8 expected
+    frame = results.load(tmp_path)
+    assert len(frame) == 1 and frame.loc[0, "dataset"] == "mnist"

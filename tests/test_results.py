@@ -1,0 +1,57 @@
+"""Result rows: atomic files, one per run_key, a DataFrame from ``load``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from coreset_bench import results
+
+
+def row(key, **extra):
+    return {"run_key": key, "dataset": "digits", "model": "mlp", "sampler": "uniform",
+            "budget": 10, "seed": 0, "status": "ok", "accuracy": 0.5, "loss": 1.0,
+            "n_inferences": 0, **extra}
+
+
+def test_write_and_load_round_trip(tmp_path):
+    results.write_row(tmp_path, row("a", time_embed=np.float64(0.5)))
+    results.write_row(tmp_path, row("b", seed=1))
+    frame = results.load(tmp_path)
+    assert list(frame.columns[:10]) == results.CORE_COLUMNS
+    assert sorted(frame["run_key"]) == ["a", "b"] and frame["time_embed"].iloc[0] == 0.5
+
+
+def test_rewrite_replaces_the_row(tmp_path):
+    results.write_row(tmp_path, row("a", status="failed"))
+    assert not results.has_ok_row(tmp_path, "a")
+    results.write_row(tmp_path, row("a"))
+    assert results.has_ok_row(tmp_path, "a") and len(results.load(tmp_path)) == 1
+
+
+def test_partial_temporary_files_are_ignored(tmp_path):
+    results.write_row(tmp_path, row("a"))
+    (tmp_path / "rows" / ".b.json.123.tmp").write_text('{"run_key": "b", "sta')  # killed writer
+    assert results.load(tmp_path)["run_key"].tolist() == ["a"]
+
+
+def test_no_temporary_file_is_left_behind(tmp_path):
+    results.write_row(tmp_path, row("a"))
+    results.write_selection(tmp_path, "a", np.arange(5))
+    leftovers = [p for p in (tmp_path).rglob(".*") if p.is_file()]
+    assert leftovers == []
+    np.testing.assert_array_equal(results.read_selection(tmp_path, "a"), np.arange(5))
+
+
+def test_empty_results_dir_gives_an_empty_frame(tmp_path):
+    frame = results.load(tmp_path / "nothing")
+    assert frame.empty and list(frame.columns) == results.CORE_COLUMNS
+
+
+def test_run_key_is_order_independent_and_sensitive_to_values():
+    a = results.run_key({"x": 1, "y": {"b": 2, "a": 3}})
+    assert a == results.run_key({"y": {"a": 3, "b": 2}, "x": 1})
+    assert a != results.run_key({"x": 1, "y": {"b": 2, "a": 4}})
+    assert len(a) == 16 and all(c in "0123456789abcdef" for c in a)
+    assert os.sep not in a
