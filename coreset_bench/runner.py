@@ -20,9 +20,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import __version__, data, results, samplers
+from . import __version__, data, models, results, samplers
 from .config import resolve_model
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .protocols import classification as clf
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ def execute(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     ds = data.load(dataset_name, **dataset_opts)
     k_warm = clf.warm_start_size(budget, ds.n_pool, cfg["warm_start_frac"])
     clf.check_params(spec, budget, budget - k_warm, sampler_params)
+    models.check_recipe(cfg["train"])
+    model_params = {k: v for k, v in model_cfg.items() if k != "name"}
+    models.build(model_cfg["name"], ds.x_pool.shape[1:], ds.num_classes, seed=0, **model_params)
 
     row: dict[str, Any] = {
         "dataset": dataset_name, "model": model_cfg["name"], "sampler": sampler_name,
@@ -121,6 +124,8 @@ def execute(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
         row["status"] = "ok"
         if cfg.get("save_selection", True):
             results.write_selection(results_dir, key, chosen)
+    except UserError:
+        raise  # bad input found late: one line, no row (see app.main)
     except Exception as exc:  # a failure of the run, recorded as such (never as ok)
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"

@@ -145,6 +145,20 @@ def test_classification_sampler_on_unknown_task_and_bad_params(tmp_path):
     assert results.load(tmp_path).empty
 
 
+@pytest.mark.parametrize("override,match", [
+    ("train.optimizer=sgd", "train.optimizer='sgd' is not valid; valid choices: adam"),
+    ("train.epochs=0", "train.epochs=0 must be a positive integer"),
+    ("train.learning_rate=-1", "train.learning_rate=-1 must be a positive number"),
+    ("+model.hidden_units=0", "model mlp:.*units"),
+    ("+model.depth=3", "model mlp:.*depth"),
+    ("seed=-1", "seed=-1 must be a non-negative integer"),
+])
+def test_bad_recipe_and_model_fail_before_training_and_write_nothing(tmp_path, override, match):
+    with pytest.raises(ConfigError, match=match):
+        runner.execute(config(override, f"results_dir={tmp_path}"))
+    assert results.load(tmp_path).empty
+
+
 def test_weighted_training_option_runs(tmp_path):
     row = runner.execute(config("sampler=loss", "budget=100", "train.weighted=true",
                                 f"results_dir={tmp_path}"))

@@ -64,15 +64,27 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
     keras.utils.set_random_seed(seed)
     try:
         return builders[name](input_shape, num_classes, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # unknown or impossible parameters
         raise ConfigError(f"model {name}: {exc}") from None
+
+
+def check_recipe(recipe: Mapping[str, Any]) -> None:
+    """ConfigError for a training recipe that cannot run (checked before any training)."""
+    if recipe.get("optimizer", "adam") != "adam":
+        raise ConfigError(f"train.optimizer={recipe['optimizer']!r} is not valid; valid choices: adam")
+    for key in ("batch_size", "epochs"):
+        value = recipe.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"train.{key}={value!r} must be a positive integer")
+    lr = recipe.get("learning_rate")
+    if not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"train.learning_rate={lr!r} must be a positive number")
 
 
 def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, Any], *,
         seed: int, sample_weight: np.ndarray | None = None) -> keras.Model:
     """Compile and train ``model`` with the recipe (Adam, learning rate, batch size, epochs)."""
-    if recipe.get("optimizer", "adam") != "adam":
-        raise ConfigError(f"train.optimizer={recipe['optimizer']!r}; valid choices: adam")
+    check_recipe(recipe)
     keras.utils.set_random_seed(seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(recipe["learning_rate"])),
