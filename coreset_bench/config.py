@@ -10,6 +10,9 @@ import yaml
 # conf/ at the repository root; the package is installed in editable mode (see Makefile).
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
+# The models each task can run (``model=auto`` picks the dataset's paper model among them).
+MODELS_BY_TASK = {"classification": ("cnn", "mlp"), "regression": ("linear",)}
+
 
 def options(group: str) -> list[str]:
     """The options of a config group: the names of its YAML files."""

@@ -56,7 +56,7 @@ def has_ok_row(results_dir: str | os.PathLike, key: str) -> bool:
     return row is not None and row.get("status") == "ok"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -82,7 +82,7 @@ def write_row(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
     """Write ``row`` as ``rows/<run_key>.json`` atomically and return its path."""
     path = row_path(results_dir, row["run_key"])
     data = json.dumps(dict(row), sort_keys=True, indent=1, default=_jsonable).encode()
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -90,7 +90,7 @@ def write_selection(results_dir: str | os.PathLike, key: str, indices: np.ndarra
     path = Path(results_dir) / SELECTIONS / f"{key}.npy"
     buf = io.BytesIO()
     np.save(buf, np.asarray(indices, dtype=np.int64))
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -2,8 +2,8 @@
 
 ``execute(cfg)`` validates the config (bad input raises a UserError before anything is
 trained or written), skips the run if its run_key already has an ok row (unless ``force``),
-runs the protocol, and writes exactly one row: ``status="ok"`` with metrics, or
-``status="failed"`` with the error and traceback.
+runs the protocol of the dataset's task, and writes exactly one row: ``status="ok"`` with
+metrics, or ``status="failed"`` with the error and traceback.
 """
 
 from __future__ import annotations
@@ -20,20 +20,22 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import __version__, data, models, results, samplers
-from .config import resolve_model
+from . import __version__, data, results, samplers
+from .config import MODELS_BY_TASK, resolve_model
 from .errors import ConfigError, UserError
-from .protocols import classification as clf
+from .protocols import regression as reg
 
 log = logging.getLogger(__name__)
 
 # Keys that say where and how to run, not what: they are not part of the run's identity.
 OPERATIONAL_KEYS = ("results_dir", "force", "save_selection")
+UNUSED_BY_TASK = {"classification": (), "regression": reg.UNUSED_KEYS}
 
 
-def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, Any]:
     """Every config choice that can change a run's result (hashed into the run_key)."""
-    return {k: v for k, v in cfg.items() if k not in OPERATIONAL_KEYS and k != "hydra"}
+    drop = set(OPERATIONAL_KEYS) | {"hydra"} | set(UNUSED_BY_TASK[task])
+    return {k: v for k, v in cfg.items() if k not in drop}
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +49,8 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     out = {"coreset_bench": __version__, "python": platform.python_version()}
-    for dist in ("numpy", "scikit-learn", "keras", "tensorflow-cpu", "tensorflow"):
+    for dist in ("numpy", "scikit-learn", "scipy", "keras", "tensorflow-cpu", "tensorflow",
+                 "kmedoids"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -66,34 +69,39 @@ def execute(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     """Run one experiment; return its row, or None if an ok row already existed."""
     dataset_name, dataset_opts = _split(cfg, "dataset")
     entry = data.entry(dataset_name)  # ConfigError naming the valid datasets
+    task = entry.task
     cfg = {**cfg, "model": resolve_model(cfg["model"], entry.default_model)}
-    ident = identity(cfg)
+    model_cfg = dict(cfg["model"])
+    if model_cfg["name"] not in MODELS_BY_TASK[task]:
+        raise ConfigError(f"model {model_cfg['name']!r} is not a {task} model; valid models for "
+                          f"{dataset_name}: auto, {', '.join(MODELS_BY_TASK[task])}")
+    ident = identity(cfg, task)
     key = results.run_key(ident)
     results_dir = cfg["results_dir"]
     sampler_name, sampler_params = _split(cfg, "sampler")
-    model_cfg = dict(cfg["model"])
     budget, seed = cfg["budget"], cfg["seed"]
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    spec = samplers.get(sampler_name, task)
     where = f"dataset={dataset_name} sampler={sampler_name} budget={budget} seed={seed}"
 
     if not cfg.get("force", False) and results.has_ok_row(results_dir, key):
         log.info("skip %s run_key=%s (ok row exists; force=true re-runs)", where, key)
         return None
 
-    # Validation: everything that can be checked before training.
-    spec = samplers.get(sampler_name, entry.task)
     ds = data.load(dataset_name, **dataset_opts)
-    k_warm = clf.warm_start_size(budget, ds.n_pool, cfg["warm_start_frac"])
-    clf.check_params(spec, budget, budget - k_warm, sampler_params)
-    models.check_recipe(cfg["train"])
-    model_params = {k: v for k, v in model_cfg.items() if k != "name"}
-    models.build(model_cfg["name"], ds.x_pool.shape[1:], ds.num_classes, seed=0, **model_params)
+    if task == "classification":
+        from .protocols import classification as clf  # imports TensorFlow: only when needed
+
+        extras = clf.validate(spec, ds, budget, sampler_params, model_cfg=model_cfg,
+                              train_cfg=cfg["train"], warm_start_frac=cfg["warm_start_frac"])
+    else:
+        extras = reg.validate(spec, ds, budget, sampler_params)
 
     row: dict[str, Any] = {
         "dataset": dataset_name, "model": model_cfg["name"], "sampler": sampler_name,
-        "budget": budget, "seed": seed, "task": ds.task, "run_key": key,
-        "n_pool": ds.n_pool, "n_eval": int(len(ds.x_eval)), "k_warm": k_warm,
+        "budget": budget, "seed": seed, "task": task, "run_key": key,
+        "n_pool": ds.n_pool, "n_eval": int(len(ds.x_eval)), **extras,
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(), "versions": _versions(),
     }
@@ -104,23 +112,15 @@ def execute(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     t_start = time.perf_counter()
     log.info("start %s run_key=%s", where, key)
     try:
-        group = clf.prepare_group(ds, budget=budget, seed=seed, model_cfg=model_cfg,
-                                  train_cfg=cfg["train"],
-                                  warm_start_frac=cfg["warm_start_frac"], needs=set(spec.needs))
-        sel = clf.select(group, spec, sampler_params)
-        metrics = clf.train_and_evaluate(group, sel, model_cfg=model_cfg, train_cfg=cfg["train"])
-        timings = {**group.timings}
-        for stage, seconds in sel.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        row.update({f"time_{s}": float(timings.get(s, 0.0)) for s in clf.STAGES
-                    if s not in ("final_train", "eval")})
-        row["time_selection"] = float(sum(timings.get(s, 0.0) for s in clf.SELECTION_STAGES))
-        row.update(metrics)
-        row["n_inferences"] = int(sel.n_inferences)
-        row["n_selected"] = int(len(sel.indices))
-        row.update({f"sampler_info.{k}": v for k, v in sel.info.items()})
-        chosen = np.sort(np.concatenate([group.warm, sel.indices]))
-        row["selection_sha1"] = hashlib.sha1(chosen.astype(np.int64).tobytes()).hexdigest()
+        if task == "classification":
+            out, chosen = clf.run(ds, spec, sampler_params, budget=budget, seed=seed,
+                                  model_cfg=model_cfg, train_cfg=cfg["train"],
+                                  warm_start_frac=cfg["warm_start_frac"])
+        else:
+            out, chosen = reg.run(ds, spec, sampler_params, budget=budget, seed=seed,
+                                  dataset_id=ident["dataset"], cache=reg.cache_for(results_dir))
+        row.update(out)
+        row["selection_sha1"] = hashlib.sha1(np.asarray(chosen, np.int64).tobytes()).hexdigest()
         row["status"] = "ok"
         if cfg.get("save_selection", True):
             results.write_selection(results_dir, key, chosen)
@@ -134,9 +134,11 @@ def execute(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results.write_row(results_dir, row)
     if row["status"] == "ok":
-        log.info("done %s accuracy=%.4f loss=%.4f n_inferences=%d time_selection=%.2fs "
-                 "time_total=%.2fs", where, row["accuracy"], row["loss"], row["n_inferences"],
-                 row["time_selection"], row["time_total"])
+        metrics = (f"accuracy={row['accuracy']:.4f} loss={row['loss']:.4f}" if task == "classification"
+                   else f"r2_error_train={row['r2_error_train']:.4f} "
+                        f"r2_error_val={row['r2_error_val']:.4f}")
+        log.info("done %s %s n_inferences=%d time_selection=%.2fs time_total=%.2fs", where,
+                 metrics, row["n_inferences"], row["time_selection"], row["time_total"])
     else:
         log.error("FAILED %s error=%s (row written with status=failed)", where, row["error"])
     return row

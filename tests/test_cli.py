@@ -21,9 +21,10 @@ def test_help_lists_the_commands():
 
 @pytest.mark.parametrize("override,needle", [
     ("sampler=kcentre", "unknown sampler 'kcentre'; valid choices: entropy, grad, kcenter, "
-                        "least_confidence, loss, margin, uniform"),
-    ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, mnist"),
-    ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, mlp"),
+                        "kmedoids, kmedoids_alg2, least_confidence, leverage, loss, margin, uniform"),
+    ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, "
+                      "gas_sensor_drift, mnist, synthetic_regression"),
+    ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, linear, mlp"),
     ("experiment=fig9", "unknown experiment 'fig9'; valid choices: demo"),
     ("budget=-5", "budget='-5' is not valid; budget takes a positive integer"),
 ])

@@ -164,7 +164,7 @@ def test_digits_split_is_fixed_and_stratified():
 
 def test_unknown_dataset():
     with pytest.raises(ConfigError, match="unknown dataset 'mnsit'; valid choices: cifar10, "
-                                          "digits, fashion_mnist, mnist"):
+                                          "digits, fashion_mnist, gas_sensor_drift, mnist"):
         data.load("mnsit")
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
-from . import cifar10, digits, mnist
+from . import cifar10, digits, gas_sensor_drift, mnist, synthetic_regression
 from ._store import FileStatus, check, data_dir
 
 
@@ -47,6 +47,10 @@ REGISTRY: dict[str, _Entry] = {
     "fashion_mnist": _Entry(mnist.loader("fashion_mnist"), mnist.manifest("fashion_mnist"),
                             "classification", "mlp"),
     "cifar10": _Entry(cifar10.load, cifar10.manifest, "classification", "cnn"),
+    "gas_sensor_drift": _Entry(gas_sensor_drift.load, gas_sensor_drift.manifest, "regression",
+                               "linear"),
+    "synthetic_regression": _Entry(synthetic_regression.load, synthetic_regression.manifest,
+                                   "regression", "linear"),
 }
 
 

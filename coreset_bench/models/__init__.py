@@ -25,9 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..config import MODELS_BY_TASK  # noqa: E402
 from ..errors import ConfigError  # noqa: E402
 
-MODELS = ("cnn", "mlp")
+MODELS = MODELS_BY_TASK["classification"]
 EMBEDDING = "embedding"
 
 

@@ -17,7 +17,6 @@ same initial weights of the final model.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from ..data import Dataset
 from ..errors import ConfigError
 from ..samplers import Inputs, SamplerSpec, Selection
 from ..seeding import int_seed_for, rng_for
+from ._params import split_params
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,21 @@ def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
         probs=group.probs, oracle=oracle)
 
 
+def validate(spec: SamplerSpec, ds: Dataset, budget: int, params: Mapping[str, Any], *,
+             model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any],
+             warm_start_frac: float) -> dict[str, Any]:
+    """Everything that can be checked before training; ConfigError naming the bad value."""
+    k_warm = warm_start_size(budget, ds.n_pool, warm_start_frac)
+    check_params(spec, budget, budget - k_warm, params)
+    models.check_recipe(train_cfg)
+    model_params = {k: v for k, v in model_cfg.items() if k != "name"}
+    models.build(model_cfg["name"], ds.x_pool.shape[1:], ds.num_classes, seed=0, **model_params)
+    return {"k_warm": k_warm}
+
+
 def check_params(spec: SamplerSpec, budget: int, n_select: int, params: Mapping[str, Any]) -> None:
     """Unknown sampler parameters and impossible budgets fail before any training."""
-    sig = inspect.signature(spec.select)
-    accepted = [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(f"sampler {spec.name}: unknown parameter(s) {', '.join(unknown)}; "
-                          f"valid: {', '.join(accepted) or 'none'}")
+    split_params(spec.name, params, (), [spec.select])
     if spec.validate is not None:
         spec.validate(budget, n_select, **params)
 
@@ -173,3 +180,24 @@ def train_and_evaluate(group: Group, selection: Selection, *, model_cfg: Mapping
     out["accuracy"], out["loss"] = models.evaluate(model, ds.x_eval, ds.y_eval)
     out["time_eval"] = time.perf_counter() - t0
     return out
+
+
+def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: int, seed: int,
+        model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], warm_start_frac: float
+        ) -> tuple[dict[str, Any], np.ndarray]:
+    """Steps 1-5 for one sampler; returns the row's columns and the k chosen pool indices."""
+    group = prepare_group(ds, budget=budget, seed=seed, model_cfg=model_cfg, train_cfg=train_cfg,
+                          warm_start_frac=warm_start_frac, needs=set(spec.needs))
+    sel = select(group, spec, params)
+    out: dict[str, Any] = train_and_evaluate(group, sel, model_cfg=model_cfg, train_cfg=train_cfg)
+    timings = dict(group.timings)
+    for stage, seconds in sel.timings.items():
+        timings[stage] = timings.get(stage, 0.0) + seconds
+    out.update({f"time_{s}": float(timings.get(s, 0.0)) for s in STAGES
+                if s not in ("final_train", "eval")})
+    out["time_selection"] = float(sum(timings.get(s, 0.0) for s in SELECTION_STAGES))
+    out["n_inferences"] = int(sel.n_inferences)
+    out["n_selected"] = int(len(sel.indices))
+    out.update({f"sampler_info.{k}": v for k, v in sel.info.items()})
+    chosen = np.sort(np.concatenate([group.warm, sel.indices]))
+    return out, chosen

@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 
 from ..errors import ConfigError
-from ._base import Inputs, SamplerSpec, Selection
+from ._base import Distribution, Inputs, RegressionMethod, SamplerSpec, Selection
 
 
 def _discover() -> dict[str, SamplerSpec]:
@@ -30,7 +30,7 @@ SAMPLERS: dict[str, SamplerSpec] = _discover()
 
 
 def names(task: str | None = None) -> list[str]:
-    return [n for n, s in SAMPLERS.items() if task is None or s.task == task]
+    return [n for n, s in SAMPLERS.items() if task is None or task in s.tasks]
 
 
 def get(name: str, task: str | None = None) -> SamplerSpec:
@@ -39,10 +39,11 @@ def get(name: str, task: str | None = None) -> SamplerSpec:
     spec = SAMPLERS.get(name)
     if spec is None:
         raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(names())}")
-    if task is not None and spec.task != task:
-        raise ConfigError(f"sampler {name!r} is a {spec.task} sampler; valid samplers for a "
+    if task is not None and task not in spec.tasks:
+        raise ConfigError(f"sampler {name!r} does not do {task}; valid samplers for a "
                           f"{task} dataset: {', '.join(names(task))}")
     return spec
 
 
-__all__ = ["Inputs", "SamplerSpec", "Selection", "SAMPLERS", "get", "names"]
+__all__ = ["Distribution", "Inputs", "RegressionMethod", "SamplerSpec", "Selection", "SAMPLERS",
+           "get", "names"]

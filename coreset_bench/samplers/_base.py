@@ -48,26 +48,64 @@ class Inputs:
 NEEDS = ("embeddings", "probs", "loss_oracle", "grad_oracle")
 
 
+@dataclass
+class Distribution:
+    """A regression sampler's output: sampling probabilities over the training rows.
+
+    ``n_inferences`` counts labels the method queried; ``info`` holds resolved parameters.
+    """
+
+    p: np.ndarray
+    n_inferences: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegressionMethod:
+    """How a sampler serves the regression track (rows drawn i.i.d. from ``p``).
+
+    ``prepare(A, *, rng, **params) -> dict`` is the expensive part that does not depend on the
+    sample size (a clustering, leverage scores); the protocol caches its output per
+    (dataset, seed if ``seeded``, prepare parameters) and reuses it across the size grid.
+    ``distribution(prepared, A, *, query, **params) -> Distribution``; ``query(idx)`` returns
+    the labels b of rows ``idx`` (each call counts as label queries).
+    ``stage`` names the timing column of ``prepare`` (``time_<stage>``).
+    """
+
+    distribution: Callable[..., Distribution]
+    prepare: Callable[..., dict] | None = None
+    prepare_params: tuple[str, ...] = ()
+    seeded: bool = True
+    stage: str = "prepare"
+    validate: Callable[..., None] | None = None
+
+
 @dataclass(frozen=True)
 class SamplerSpec:
-    """Registry entry: ``select(inputs, n_select, rng, **params) -> Selection``.
+    """Registry entry of one sampler, for one or both tasks.
 
-    ``params`` are the keys of ``conf/sampler/<name>.yaml`` other than ``name``. ``validate``
-    (optional) is called with ``(budget, n_select, **params)`` before any model is trained and
-    raises ConfigError for impossible combinations.
+    Classification: ``select(inputs, n_select, rng, **params) -> Selection``, with ``needs``
+    naming what the protocol must compute, and ``validate(budget, n_select, **params)``
+    (optional) raising ConfigError before any training. Regression: ``regression``.
+    ``params`` are the keys of ``conf/sampler/<name>.yaml`` other than ``name``.
     """
 
     name: str
-    task: str  # "classification" or "regression"
-    needs: tuple[str, ...]
-    select: Callable[..., Selection]
     citation: str
+    select: Callable[..., Selection] | None = None
+    needs: tuple[str, ...] = ()
     validate: Callable[..., None] | None = None
+    regression: RegressionMethod | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"sampler {self.name}: unknown needs {sorted(unknown)}")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(t for t, f in (("classification", self.select),
+                                    ("regression", self.regression)) if f is not None)
 
 
 def check_n_select(n_select: int, n_candidates: int) -> None:

@@ -17,7 +17,6 @@ def entropy(probs: np.ndarray, n_select: int, *, rng: np.random.Generator) -> Se
 
 SPEC = SamplerSpec(
     name="entropy",
-    task="classification",
     needs=("probs",),
     select=lambda inputs, n_select, rng: entropy(inputs.probs, n_select, rng=rng),
     citation="Settles, Active Learning Literature Survey, 2009; paper appendix C",

@@ -10,7 +10,6 @@ from ._base import SamplerSpec
 
 SPEC = SamplerSpec(
     name="grad",
-    task="classification",
     needs=("embeddings", "grad_oracle"),
     select=_sensitivity.select,
     validate=_sensitivity.validate,

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._base import Inputs, SamplerSpec, Selection, as_2d, check_n_select, squared_distances
+from ._base import SamplerSpec, Selection, as_2d, check_n_select, squared_distances
 
 
 def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
@@ -56,7 +56,6 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
 
 SPEC = SamplerSpec(
     name="kcenter",
-    task="classification",
     needs=("embeddings",),
     select=lambda inputs, n_select, rng: kcenter_greedy(
         inputs.embeddings, n_select, initial_centers=inputs.initial_embeddings, rng=rng),

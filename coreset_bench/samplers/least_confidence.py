@@ -16,7 +16,6 @@ def least_confidence(probs: np.ndarray, n_select: int, *, rng: np.random.Generat
 
 SPEC = SamplerSpec(
     name="least_confidence",
-    task="classification",
     needs=("probs",),
     select=lambda inputs, n_select, rng: least_confidence(inputs.probs, n_select, rng=rng),
     citation="Lewis & Gale, SIGIR 1994; paper appendix C",

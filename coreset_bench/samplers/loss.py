@@ -10,7 +10,6 @@ from ._base import SamplerSpec
 
 SPEC = SamplerSpec(
     name="loss",
-    task="classification",
     needs=("embeddings", "loss_oracle"),
     select=_sensitivity.select,
     validate=_sensitivity.validate,

@@ -18,7 +18,6 @@ def margin(probs: np.ndarray, n_select: int, *, rng: np.random.Generator) -> Sel
 
 SPEC = SamplerSpec(
     name="margin",
-    task="classification",
     needs=("probs",),
     select=lambda inputs, n_select, rng: margin(inputs.probs, n_select, rng=rng),
     citation="Scheffer, Decomain & Wrobel, 2001 (margin); paper appendix C",
