@@ -18,6 +18,8 @@ commands:
   data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
                            exit 0 only if every requested dataset is complete
   results [DIR]            summary table (mean, std, n seeds) of the rows in DIR (default results)
+  bench table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
+                           the paper's Table 1: leverage scores vs k-medoids runtime, side by side
 
 Data is read from $CORESET_BENCH_DATA (default ~/.cache/coreset-bench/data).
 """
@@ -127,7 +129,47 @@ def cmd_results(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results}
+def _key_values(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in allowed:
+            raise ValueError(f"unknown argument {arg!r}; valid: "
+                             + ", ".join(f"{k}={v}" for k, v in allowed.items()))
+        out[key] = value
+    return out
+
+
+def cmd_bench(args: list[str]) -> int:
+    from . import bench
+    from .errors import UserError
+
+    if not args or args[0] != "table1":
+        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1")
+    try:
+        opts = _key_values(args[1:], {"n": "N[,N...]", "grid": "default|paper", "seed": "INT",
+                                      "out": "PATH"})
+        if "n" in opts and "grid" in opts:
+            raise ValueError("give n=... or grid=..., not both")
+        grid = opts.get("grid", "default")
+        if grid not in ("default", "paper"):
+            raise ValueError(f"grid={grid!r} is not valid; valid choices: default, paper")
+        if "n" in opts and not all(v.isdigit() for v in opts["n"].split(",")):
+            raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers")
+        sizes = ([int(v) for v in opts["n"].split(",")] if "n" in opts
+                 else bench.PAPER_GRID if grid == "paper" else bench.DEFAULT_GRID)
+        if not opts.get("seed", "0").isdigit():
+            raise ValueError(f"seed={opts['seed']!r} must be a non-negative integer")
+        seed = int(opts.get("seed", 0))
+        bench.table1(sizes, seed=seed, out=opts.get("out", "results/bench/table1.csv"))
+    except ValueError as exc:
+        return _fail(str(exc))
+    except UserError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,6 +184,8 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
     out["time_eval"] = time.perf_counter() - t0
     out.update(reference_fit(ds))
     out["n_unique"] = int(len(np.unique(idx)))
+    # rows the sampler can never draw (the paper's k-medoids variant: its medoids)
+    out["n_zero_probability"] = int(np.sum(p == 0))
     out["fit_rank"] = rank
     out["min_norm_solution"] = bool(rank < a.shape[1])
     out["n_inferences"] = int(sum(queried))
