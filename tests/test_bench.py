@@ -1,0 +1,50 @@
+"""The Table 1 benchmark's mechanics (its timings are measured by running it, not asserted)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from coreset_bench import bench
+from coreset_bench.errors import ConfigError
+
+from conftest import run_cli
+
+
+def test_table1_rows_and_csv(tmp_path):
+    out = tmp_path / "t1.csv"
+    lines = []
+    rows = bench.table1([30, 50], out=out, echo=lambda *a, **k: lines.append(a[0]))
+    assert [r["n"] for r in rows] == [30, 50] and [r["k"] for r in rows] == [6, 10]
+    for r in rows:
+        assert r["ratio"] == pytest.approx(r["leverage_s"] / r["kmedoids_s"])
+        assert r["leverage_sum"] == pytest.approx(r["n"])  # a square Gaussian matrix has full rank
+    with open(out) as fh:
+        stored = list(csv.DictReader(fh))
+    assert [int(r["n"]) for r in stored] == [30, 50]
+    assert any("ratio leverage/k-medoids" in line for line in lines)
+
+
+def test_table1_prints_the_papers_numbers_beside_its_grid():
+    assert bench.PAPER_TABLE1[5000] == (36.62, 19.74)
+    assert bench.PAPER_GRID == (5000, 10000, 20000, 30000)
+
+
+def test_table1_refuses_a_size_that_does_not_fit_before_starting(monkeypatch):
+    monkeypatch.setattr(bench, "memory_available", lambda: 10 * 2**30)
+    lines = []
+    with pytest.raises(ConfigError, match=r"n=30000 needs about 26.8 GiB of memory and 10.0 GiB"):
+        bench.table1([100, 30000], echo=lambda *a, **k: lines.append(a[0]))
+    assert lines == []  # nothing was started
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("table1", "n=abc"), "n='abc' is not valid; give comma-separated integers"),
+    (("table1", "grid=huge"), "grid='huge' is not valid; valid choices: default, paper"),
+    (("table1", "size=5"), "unknown argument 'size=5'"),
+    (("table9",), "unknown benchmark 'table9'; valid: table1"),
+])
+def test_bench_cli_bad_input(args, needle):
+    out = run_cli("bench", *args)
+    assert out.returncode == 2 and needle in out.stderr
