@@ -25,7 +25,8 @@ def test_help_lists_the_commands():
     ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, "
                       "gas_sensor_drift, mnist, synthetic_regression"),
     ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, linear, mlp"),
-    ("experiment=fig9", "unknown experiment 'fig9'; valid choices: demo"),
+    ("experiment=fig9", "unknown experiment 'fig9'; valid choices: "
+                        + ", ".join(p.stem for p in sorted((REPO / "conf" / "experiment").glob("*.yaml")))),
     ("budget=-5", "budget='-5' is not valid; budget takes a positive integer"),
 ])
 def test_bad_names_give_one_line_and_exit_2(tmp_path, override, needle):
