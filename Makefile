@@ -13,7 +13,7 @@ export CORESET_BENCH_DATA ?= $(SHARED_DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow data-verify clean
+.PHONY: help install demo test test-slow smoke data-verify clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,12 @@ demo: install ## the main job: every sampler on the embedded digits data, then a
 	$(BIN)/coreset-bench run -m experiment=demo results_dir=results/demo
 	$(BIN)/coreset-bench results results/demo
 
-test: install ## the test suite (excludes tests marked slow)
+test: install ## the test suite (excludes tests marked slow), then the smoke sweep
 	$(BIN)/python -m pytest -q
+	$(BIN)/python scripts/smoke.py
+
+smoke: install ## smoke sweeps (tiny budgets, 2 seeds) run twice: the second pass must add nothing
+	$(BIN)/python scripts/smoke.py
 
 test-slow: install ## only the slow tests (longer real-data experiments)
 	$(BIN)/python -m pytest -q -m slow

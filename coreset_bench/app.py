@@ -1,17 +1,23 @@
 """The Hydra application behind ``coreset-bench run``.
 
 Configs live in ``conf/`` at the repository root (the package is installed in editable mode,
-see the Makefile). Each job composes dataset / model / sampler / budget (+ experiment) and
-calls ``runner.execute``. Bad input ends the process with one line and exit code 2; a failed
-run is recorded and counted in ``STATE`` so the CLI can exit non-zero after a sweep.
+see the Makefile). Each job composes dataset / model / sampler(s) / budget (+ experiment) and
+calls ``runner.execute``; it returns a summary ``{"ok", "skipped", "failed"}`` that the sweeper
+(``coreset_bench.sweep``) aggregates, whichever launcher ran the job.
+
+Bad input: in a single run, one line on stderr and exit code 2; in a sweep, the job returns the
+message and the sweeper stops with it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import CONF_DIR
@@ -21,17 +27,50 @@ STATE = {"ok": 0, "skipped": 0, "failed": 0}
 log = logging.getLogger("coreset_bench")
 
 
+def job_threads(threads: int | str) -> int:
+    """Threads one job may use: ``threads``, or for ``auto`` the cores divided among the
+    launcher's parallel workers (so 2 workers on 2 cores get 1 thread each)."""
+    if threads != "auto":
+        return int(threads)
+    cores = os.cpu_count() or 1
+    workers = 1
+    try:
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            n_jobs = OmegaConf.select(hc.launcher, "n_jobs", default=1)
+            workers = cores if n_jobs in (None, -1) else max(1, int(n_jobs))
+    except ValueError:  # not inside a Hydra job
+        pass
+    return max(1, cores // workers)
+
+
+def limit_threads(n: int) -> None:
+    """Cap this process's BLAS/OpenMP threads now, and TensorFlow's when it is imported (it
+    reads TF_NUM_*_THREADS then; a value set by the user in the environment wins)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(n))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1" if n == 1 else "2")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    from . import runner  # heavy imports (TensorFlow) only once a job really runs
+def main(cfg: DictConfig) -> dict:
+    from . import runner  # heavy imports only once a job really runs
 
     plain = OmegaConf.to_container(cfg, resolve=True)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    summary = {"ok": 0, "skipped": 0, "failed": 0}
     try:
-        row = runner.execute(plain)
+        limit_threads(job_threads(plain.get("threads", "auto")))
+        rows = runner.execute(plain)
     except UserError as exc:
+        if multirun:
+            return {**summary, "user_error": str(exc)}
         print(f"coreset-bench: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if row is None:
-        STATE["skipped"] += 1
-    else:
-        STATE["ok" if row["status"] == "ok" else "failed"] += 1
+    for row in rows:
+        summary["skipped" if row is None else "ok" if row["status"] == "ok" else "failed"] += 1
+    for key, value in summary.items():
+        STATE[key] += value
+    return summary

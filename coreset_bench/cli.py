@@ -72,11 +72,22 @@ def cmd_run(args: list[str]) -> int:
         return _fail(message)
     from . import app
 
+    from . import sweep
+
     app.STATE.update(ok=0, skipped=0, failed=0)
+    sweep.reset_summary()
     sys.argv = ["coreset-bench run", *args]
-    app.main()
-    state = app.STATE
-    if state["ok"] + state["failed"] + state["skipped"] > 1:
+    try:
+        app.main()
+    except KeyboardInterrupt:
+        print("coreset-bench: interrupted; finished rows are kept, re-run the same command to "
+              "resume", file=sys.stderr)
+        return 130
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    state = sweep.SUMMARY if multirun else app.STATE
+    if multirun and state["user_error"]:
+        return _fail(state["user_error"])
+    if multirun or state["ok"] + state["failed"] + state["skipped"] > 1:
         print(f"coreset-bench: runs ok={state['ok']} skipped={state['skipped']} "
               f"failed={state['failed']}", file=sys.stderr)
     return 1 if state["failed"] else 0

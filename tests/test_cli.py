@@ -71,7 +71,8 @@ def test_failed_run_gives_exit_1_and_a_failed_row(tmp_path):
         "    raise RuntimeError('simulated failure')\n"
         "clf.train_and_evaluate = boom\n"
         "from coreset_bench import cli\n"
-        f"sys.exit(cli.main(['run', '-m', 'sampler=uniform,loss', 'budget=40', 'results_dir={tmp_path}']))\n"
+        f"sys.exit(cli.main(['run', '-m', 'hydra/launcher=basic', 'sampler=uniform,loss', "
+        f"'budget=40', 'results_dir={tmp_path}']))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
                          timeout=600)

@@ -90,7 +90,7 @@ def test_same_seed_twice_gives_identical_indices_and_metrics(tmp_path):
     rows = []
     for i in range(2):
         cfg = config("sampler=grad", "budget=150", "seed=4", f"results_dir={tmp_path / str(i)}")
-        rows.append(runner.execute(cfg))
+        rows.append(runner.execute(cfg)[0])
     a, b = rows
     assert a["status"] == b["status"] == "ok"
     assert a["run_key"] == b["run_key"]
@@ -98,14 +98,14 @@ def test_same_seed_twice_gives_identical_indices_and_metrics(tmp_path):
     assert a["accuracy"] == b["accuracy"] and a["loss"] == b["loss"]
     np.testing.assert_array_equal(results.read_selection(tmp_path / "0", a["run_key"]),
                                   results.read_selection(tmp_path / "1", b["run_key"]))
-    other = runner.execute(config("sampler=grad", "budget=150", "seed=5",
-                                  f"results_dir={tmp_path / '0'}"))
+    [other] = runner.execute(config("sampler=grad", "budget=150", "seed=5",
+                                    f"results_dir={tmp_path / '0'}"))
     assert other["selection_sha1"] != a["selection_sha1"]
 
 
 def test_row_contents_and_skip_on_rerun(tmp_path):
     cfg = config("sampler=loss", "budget=100", f"results_dir={tmp_path}")
-    row = runner.execute(cfg)
+    [row] = runner.execute(cfg)
     for column in ["dataset", "model", "sampler", "budget", "seed", "accuracy", "loss", "status",
                    "run_key", "n_inferences", "time_warm_train", "time_embed", "time_cluster",
                    "time_query", "time_score", "time_sample", "time_final_train", "time_eval",
@@ -113,8 +113,8 @@ def test_row_contents_and_skip_on_rerun(tmp_path):
         assert column in row, column
     assert row["model"] == "mlp" and row["n_inferences"] == 20 and 0 < row["accuracy"] <= 1
     assert row["time_cluster"] > 0 and row["time_query"] > 0
-    assert runner.execute(cfg) is None                         # ok row exists: skipped
-    forced = runner.execute({**cfg, "force": True})
+    assert runner.execute(cfg) == [None]                       # ok row exists: skipped
+    [forced] = runner.execute({**cfg, "force": True})
     assert forced is not None and forced["run_key"] == row["run_key"]
     assert len(results.load(tmp_path)) == 1                    # replaced, not duplicated
 
@@ -126,13 +126,13 @@ def test_a_failed_run_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
         raise RuntimeError("simulated failure in final training")
 
     monkeypatch.setattr(clf, "train_and_evaluate", boom)
-    row = runner.execute(cfg)
+    [row] = runner.execute(cfg)
     assert row["status"] == "failed" and "simulated failure" in row["error"]
     assert "Traceback" in row["traceback"]
     stored = json.loads(results.row_path(tmp_path, row["run_key"]).read_text())
     assert stored["status"] == "failed" and "accuracy" not in stored
     monkeypatch.undo()
-    retried = runner.execute(cfg)                               # a failed row is not "done"
+    [retried] = runner.execute(cfg)                             # a failed row is not "done"
     assert retried["status"] == "ok"
     frame = results.load(tmp_path)
     assert frame["status"].tolist() == ["ok"]
@@ -160,13 +160,13 @@ def test_bad_recipe_and_model_fail_before_training_and_write_nothing(tmp_path, o
 
 
 def test_weighted_training_option_runs(tmp_path):
-    row = runner.execute(config("sampler=loss", "budget=100", "train.weighted=true",
+    [row] = runner.execute(config("sampler=loss", "budget=100", "train.weighted=true",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["train.weighted"] is True
 
 
 def test_mnist_run_end_to_end(mirror, tmp_path):
-    row = runner.execute(config("dataset=mnist", "sampler=loss", "budget=300", "seed=0",
+    [row] = runner.execute(config("dataset=mnist", "sampler=loss", "budget=300", "seed=0",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok"
     assert row["n_pool"] == 60000 and row["n_eval"] == 10000 and row["k_warm"] == 60

@@ -184,7 +184,7 @@ def test_gas_preprocess_options():
 
 @pytest.mark.parametrize("name", REGRESSION)
 def test_one_real_gas_run_per_sampler(mirror, tmp_path, name):
-    row = runner.execute(config("dataset=gas_sensor_drift", LOCAL_BATCHES, f"sampler={name}",
+    [row] = runner.execute(config("dataset=gas_sensor_drift", LOCAL_BATCHES, f"sampler={name}",
                                 "budget=300", f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["task"] == "regression" and row["model"] == "linear"
     assert 0 < row["r2_error_train"] < 10 and 0 < row["r2_error_val"] < 100
@@ -203,27 +203,27 @@ def test_medoid_cache_is_hit_for_the_second_size_of_a_seed(tmp_path, monkeypatch
 
     monkeypatch.setattr(km, "fit_medoids", counting)
     rows = [runner.execute(config("dataset=synthetic_regression", "sampler=kmedoids", f"budget={s}",
-                                  f"seed={seed}", f"results_dir={tmp_path}"))
+                                  f"seed={seed}", f"results_dir={tmp_path}"))[0]
             for s, seed in ((100, 0), (200, 0), (100, 1))]
     assert len(calls) == 2                                   # seed 0 once, seed 1 once
     assert [r["prepared_cache_hit"] for r in rows] == [False, True, False]
     assert rows[1]["time_cluster"] == rows[0]["time_cluster"]  # the true cost, reported again
-    alg2 = runner.execute(config("dataset=synthetic_regression", "sampler=kmedoids_alg2",
+    [alg2] = runner.execute(config("dataset=synthetic_regression", "sampler=kmedoids_alg2",
                                  "budget=300", f"results_dir={tmp_path}"))
     assert alg2["prepared_cache_hit"] and len(calls) == 2     # same medoids as kmedoids
 
 
 def test_sizes_below_the_column_count_give_the_min_norm_solution(tmp_path):
-    row = runner.execute(config("dataset=synthetic_regression", "sampler=uniform", "budget=5",
+    [row] = runner.execute(config("dataset=synthetic_regression", "sampler=uniform", "budget=5",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["min_norm_solution"] is True and row["fit_rank"] <= 5
 
 
 def test_same_seed_same_rows(tmp_path):
-    a = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
-                              f"results_dir={tmp_path / 'a'}"))
-    b = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
-                              f"results_dir={tmp_path / 'b'}"))
+    [a] = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
+                                f"results_dir={tmp_path / 'a'}"))
+    [b] = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
+                                f"results_dir={tmp_path / 'b'}"))
     assert a["selection_sha1"] == b["selection_sha1"] and a["r2_error_val"] == b["r2_error_val"]
 
 

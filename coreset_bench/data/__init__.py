@@ -64,10 +64,33 @@ def entry(name: str) -> _Entry:
     return REGISTRY[name]
 
 
-def load(name: str, **options: Any) -> Dataset:
-    """Load dataset ``name``; ``options`` are the dataset config's keys (see ``conf/dataset``)."""
+def _subset(n: int, limit: int | None, what: str, stream: int) -> np.ndarray | None:
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigError(f"dataset.{what}={limit!r} must be a positive integer or null")
+    if limit >= n:
+        return None
+    # fixed, seed-independent subset (the run seed never changes the data)
+    return np.sort(np.random.default_rng([20240611, stream]).choice(n, limit, replace=False))
+
+
+def load(name: str, *, max_pool: int | None = None, max_eval: int | None = None,
+         **options: Any) -> Dataset:
+    """Load dataset ``name``; ``options`` are the dataset config's keys (see ``conf/dataset``).
+
+    ``max_pool`` / ``max_eval`` keep a fixed random subset of the pool / evaluation split (for
+    smoke tests and quick looks; recorded in ``choices``).
+    """
     found = entry(name)
     parts = found.load(**options)
+    for prefix, limit, what, stream in (("x_pool", max_pool, "max_pool", 0),
+                                        ("x_eval", max_eval, "max_eval", 1)):
+        keep = _subset(len(parts[prefix]), limit, what, stream)
+        if keep is not None:
+            y = "y_" + prefix[2:]
+            parts[prefix], parts[y] = parts[prefix][keep], parts[y][keep]
+            parts["choices"] = {**parts["choices"], what: limit}
     return Dataset(name=name, task=found.task, **parts)
 
 

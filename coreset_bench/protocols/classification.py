@@ -182,15 +182,19 @@ def train_and_evaluate(group: Group, selection: Selection, *, model_cfg: Mapping
     return out
 
 
-def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: int, seed: int,
-        model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], warm_start_frac: float
-        ) -> tuple[dict[str, Any], np.ndarray]:
-    """Steps 1-5 for one sampler; returns the row's columns and the k chosen pool indices."""
-    group = prepare_group(ds, budget=budget, seed=seed, model_cfg=model_cfg, train_cfg=train_cfg,
-                          warm_start_frac=warm_start_frac, needs=set(spec.needs))
+def run_in_group(group: Group, spec: SamplerSpec, params: Mapping[str, Any], *,
+                 model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any]
+                 ) -> tuple[dict[str, Any], np.ndarray]:
+    """Steps 4-5 for one sampler on a prepared group; returns the row's columns and the k chosen
+    pool indices. The group's timings are attributed as the sampler would have paid them alone:
+    the warm start always, the embedding and the probability pass only if it needs them."""
     sel = select(group, spec, params)
     out: dict[str, Any] = train_and_evaluate(group, sel, model_cfg=model_cfg, train_cfg=train_cfg)
-    timings = dict(group.timings)
+    timings = {"warm_train": group.timings["warm_train"]}
+    if "embeddings" in spec.needs:
+        timings["embed"] = group.timings["embed"]
+    if "probs" in spec.needs:
+        timings["query"] = group.timings["query"]
     for stage, seconds in sel.timings.items():
         timings[stage] = timings.get(stage, 0.0) + seconds
     out.update({f"time_{s}": float(timings.get(s, 0.0)) for s in STAGES

@@ -1,0 +1,90 @@
+"""The sweeper of ``coreset-bench run -m`` (a Hydra plugin: Hydra instantiates sweepers only
+from the ``hydra_plugins`` namespace package).
+
+Hydra's basic sweeper (grid expansion from ``hydra.sweeper.params`` and the command line) plus
+a progress bar and a failure tally. Jobs go to the configured Hydra launcher (in-process,
+joblib, submitit ...) in batches, so the bar moves and the tally grows whichever launcher runs
+them: ``batch_size_per_worker`` jobs per parallel worker per batch; everything in one batch
+when ``max_batch_size`` is set (cluster launchers queue them all at once). Each job returns
+``{"ok", "skipped", "failed"}`` (see ``coreset_bench.app.main``); a job that reports bad
+input stops the sweep after its batch.
+"""
+
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from coreset_bench.sweep import SUMMARY, reset_summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProgressSweeperConf:
+    _target_: str = "hydra_plugins.coreset_bench_sweeper.ProgressSweeper"
+    max_batch_size: Optional[int] = None
+    batch_size_per_worker: int = 2
+    params: Optional[Dict[str, str]] = field(default=None)
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="progress", node=ProgressSweeperConf,
+                             provider="coreset_bench")
+
+
+class ProgressSweeper(BasicSweeper):
+    def __init__(self, max_batch_size: Optional[int] = None,
+                 params: Optional[Dict[str, str]] = None, batch_size_per_worker: int = 2):
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.batch_size_per_worker = batch_size_per_worker
+
+    def _workers(self) -> int:
+        n_jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1)
+        return (os.cpu_count() or 1) if n_jobs in (None, -1) else max(1, int(n_jobs))
+
+    def _runs_per_job(self) -> int:
+        samplers = OmegaConf.select(self.config, "samplers", default=None)
+        return len(samplers) if samplers else 1
+
+    def sweep(self, arguments: List[str]) -> Any:
+        assert self.config is not None and self.launcher is not None
+        params_conf = self._parse_config()
+        params_conf.extend(arguments)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(params_conf)
+        jobs = self.split_arguments(overrides, None)[0]
+        size = self.max_batch_size or self._workers() * self.batch_size_per_worker
+        self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        total = len(jobs) * self._runs_per_job()
+        reset_summary()
+        log.info("sweep: %d jobs x %d sampler(s) = %d runs, %d worker(s)", len(jobs),
+                 self._runs_per_job(), total, self._workers())
+        returns = []
+        initial_job_idx = 0
+        with tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True) as bar:
+            while not self.is_done():
+                batch = self.get_job_batch()
+                self.validate_batch_is_legal(batch)
+                results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+                for r in results:
+                    summary = r.return_value  # re-raises if the job itself crashed
+                    SUMMARY["jobs"] += 1
+                    for key in ("ok", "skipped", "failed"):
+                        SUMMARY[key] += summary.get(key, 0)
+                    bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed")))
+                    if summary.get("user_error") and not SUMMARY["user_error"]:
+                        SUMMARY["user_error"] = summary["user_error"]
+                bar.set_postfix(ok=SUMMARY["ok"], skipped=SUMMARY["skipped"],
+                                failed=SUMMARY["failed"], refresh=False)
+                initial_job_idx += len(batch)
+                returns.append(results)
+                if SUMMARY["user_error"]:
+                    break
+        return returns
