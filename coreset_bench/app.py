@@ -32,7 +32,7 @@ def job_threads(threads: int | str) -> int:
     launcher's parallel workers (so 2 workers on 2 cores get 1 thread each)."""
     if threads != "auto":
         return int(threads)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the CPUs this process may use (SLURM, taskset)
     workers = 1
     try:
         hc = HydraConfig.get()

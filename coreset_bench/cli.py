@@ -66,10 +66,25 @@ def check_overrides(args: list[str]) -> str | None:
     return None
 
 
+def _results_dir(args: list[str]) -> str:
+    for arg in args:
+        if arg.startswith("results_dir="):
+            return arg.split("=", 1)[1]
+    return "results"
+
+
 def cmd_run(args: list[str]) -> int:
     message = check_overrides(args)
     if message:
         return _fail(message)
+    if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in args):
+        from .results import check_writable
+
+        results_dir = _results_dir(args)
+        try:  # Hydra writes its logs there before any job runs
+            check_writable(results_dir)
+        except OSError as exc:
+            return _fail(f"results_dir={results_dir} is not writable: {exc.strerror or exc}")
     from . import app
 
     from . import sweep

@@ -25,6 +25,8 @@ import pandas as pd
 
 ROWS = "rows"
 SELECTIONS = "selections"
+CELLS = "cells"
+CELL_FIELDS = ("dataset", "model", "sampler", "budget", "seed")
 
 # Columns every row has, in this order at the front of ``load``'s frame.
 CORE_COLUMNS = [
@@ -37,6 +39,28 @@ def run_key(identity: Mapping[str, Any]) -> str:
     """Stable 16-hex-digit key of a run's identity (every choice that can change its result)."""
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def cell_name(cell: Mapping[str, Any]) -> str:
+    """File-safe name of a (dataset, model, sampler, budget, seed) cell."""
+    return "-".join(str(cell[f]) for f in CELL_FIELDS)
+
+
+def cell_owner(results_dir: str | os.PathLike, cell: Mapping[str, Any]) -> str | None:
+    """The run_key whose row occupies this cell in ``results_dir``, if any."""
+    try:
+        return (Path(results_dir) / CELLS / cell_name(cell)).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def check_writable(results_dir: str | os.PathLike) -> None:
+    """Raise OSError with the reason if rows cannot be written under ``results_dir``."""
+    rows = Path(results_dir) / ROWS
+    rows.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=rows, prefix=".probe.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def row_path(results_dir: str | os.PathLike, key: str) -> Path:
@@ -79,10 +103,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_row(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
-    """Write ``row`` as ``rows/<run_key>.json`` atomically and return its path."""
+    """Write ``row`` as ``rows/<run_key>.json`` atomically and return its path; the row's cell
+    (dataset, model, sampler, budget, seed) is marked as holding this run_key."""
     path = row_path(results_dir, row["run_key"])
     data = json.dumps(dict(row), sort_keys=True, indent=1, default=_jsonable).encode()
     atomic_write_bytes(path, data)
+    atomic_write_bytes(Path(results_dir) / CELLS / cell_name(row), row["run_key"].encode())
     return path
 
 

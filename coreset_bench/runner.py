@@ -176,10 +176,36 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
     return row
 
 
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(k for k in set(old) & set(new) if old[k] != new[k] and "." in k)
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:5]) or "run_key"
+
+
+def check_results_dir(results_dir: str, task: str, planned: list[Planned]) -> None:
+    """ConfigError if rows cannot be written, or if a cell already holds a row made with other
+    choices (mixing them would make every table ambiguous); nothing is overwritten."""
+    try:
+        results.check_writable(results_dir)
+    except OSError as exc:
+        raise ConfigError(f"results_dir={results_dir} is not writable: {exc.strerror or exc}") from None
+    for p in planned:
+        cell = {"dataset": p.cfg["dataset"]["name"], "model": p.cfg["model"]["name"],
+                "sampler": p.name, "budget": p.cfg["budget"], "seed": p.cfg["seed"]}
+        owner = results.cell_owner(results_dir, cell)
+        if owner is None or owner == p.key:
+            continue
+        old = results.read_row(results_dir, owner) or {}
+        new = flatten("", {k: v for k, v in p.ident.items() if k not in ("budget", "seed")}, {})
+        raise ConfigError(
+            f"results_dir={results_dir} already has a row for {results.cell_name(cell)} made with "
+            f"other choices ({_differences(old, new)}); use another results_dir for this variant")
+
+
 def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
     """Run one job; one entry per sampler: its row, or None where an ok row already existed."""
     task, planned = plan(cfg)
     results_dir = cfg["results_dir"]
+    check_results_dir(results_dir, task, planned)
     force = cfg.get("force", False)
     todo = [p for p in planned if force or not results.has_ok_row(results_dir, p.key)]
     for p in planned:

@@ -4,10 +4,10 @@ from the ``hydra_plugins`` namespace package).
 Hydra's basic sweeper (grid expansion from ``hydra.sweeper.params`` and the command line) plus
 a progress bar and a failure tally. Jobs go to the configured Hydra launcher (in-process,
 joblib, submitit ...) in batches, so the bar moves and the tally grows whichever launcher runs
-them: ``batch_size_per_worker`` jobs per parallel worker per batch; everything in one batch
-when ``max_batch_size`` is set (cluster launchers queue them all at once). Each job returns
+them: ``batch_size_per_worker`` jobs per parallel worker per batch. Each job returns
 ``{"ok", "skipped", "failed"}`` (see ``coreset_bench.app.main``); a job that reports bad
-input stops the sweep after its batch.
+input stops the sweep after its batch. Cluster launchers (submitit_slurm) get every job in one
+batch, since batches would serialise the queue.
 """
 
 
@@ -47,7 +47,19 @@ class ProgressSweeper(BasicSweeper):
 
     def _workers(self) -> int:
         n_jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1)
-        return (os.cpu_count() or 1) if n_jobs in (None, -1) else max(1, int(n_jobs))
+        return len(os.sched_getaffinity(0)) if n_jobs in (None, -1) else max(1, int(n_jobs))
+
+    def _batch_size(self, n_jobs: int) -> int:
+        """Jobs per launch: a few per worker for local pools (the bar moves), one for the
+        in-process launcher, all at once for cluster launchers (they queue them)."""
+        if self.max_batch_size:
+            return self.max_batch_size
+        launcher = OmegaConf.select(self.config, "hydra.launcher", default={}) or {}
+        if "n_jobs" in launcher:
+            return self._workers() * self.batch_size_per_worker
+        if str(launcher.get("_target_", "")).endswith("BasicLauncher"):
+            return 1
+        return max(1, n_jobs)
 
     def _runs_per_job(self) -> int:
         samplers = OmegaConf.select(self.config, "samplers", default=None)
@@ -60,7 +72,7 @@ class ProgressSweeper(BasicSweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(params_conf)
         jobs = self.split_arguments(overrides, None)[0]
-        size = self.max_batch_size or self._workers() * self.batch_size_per_worker
+        size = self._batch_size(len(jobs))
         self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         total = len(jobs) * self._runs_per_job()
         reset_summary()
