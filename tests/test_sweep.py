@@ -218,3 +218,16 @@ def test_a_bad_value_in_a_sweep_stops_it_with_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
         "coreset-bench: error: budget=5000 exceeds the pool of 1347 points")
+
+
+def test_loss_and_grad_of_a_group_share_one_clustering(tmp_path, monkeypatch):
+    from coreset_bench.samplers import _sensitivity
+
+    fits = []
+    original = _sensitivity.cluster_points
+    monkeypatch.setattr(_sensitivity, "cluster_points",
+                        lambda *a, **k: fits.append(1) or original(*a, **k))
+    loss, grad = runner.execute(composed("budget=80", "samplers=[loss,grad]", f"results_dir={tmp_path}"))
+    assert len(fits) == 1
+    assert loss["sampler_info.kmeans_cost"] == grad["sampler_info.kmeans_cost"]
+    assert loss["time_cluster"] == grad["time_cluster"] > 0  # each row reports the real cost

@@ -67,6 +67,7 @@ class Group:
     embeddings: np.ndarray | None = None  # (n_pool, d)
     probs: np.ndarray | None = None       # (n_candidates, C)
     timings: dict[str, float] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # work samplers of the group share (clustering)
 
 
 def prepare_group(ds: Dataset, *, budget: int, seed: int, model_cfg: Mapping[str, Any],
@@ -117,7 +118,8 @@ def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
         n_candidates=len(cand), budget=group.budget, n_warm=len(group.warm),
         embeddings=None if emb is None else emb[cand],
         initial_embeddings=None if emb is None else emb[group.warm],
-        probs=group.probs, oracle=oracle)
+        probs=group.probs, oracle=oracle, memo=group.memo,
+        group_seed=int_seed_for(group.seed, "group_clustering", group.budget))
 
 
 def validate(spec: SamplerSpec, ds: Dataset, budget: int, params: Mapping[str, Any], *,

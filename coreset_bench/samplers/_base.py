@@ -34,6 +34,9 @@ class Inputs:
     ``embeddings``: (m, d) candidate embeddings; ``initial_embeddings``: (k', d) warm-start
     embeddings; ``probs``: (m, C) class probabilities; ``oracle``: maps candidate indices to the
     model's per-example loss (or squared gradient norm).
+    ``group_seed`` and ``memo`` let samplers of one group share work that depends only on the
+    group (Algorithm 1's clustering is the same for ``loss`` and ``grad``): results stored in
+    ``memo`` must be a function of the inputs and ``group_seed`` alone.
     """
 
     n_candidates: int
@@ -43,6 +46,8 @@ class Inputs:
     initial_embeddings: np.ndarray | None = None
     probs: np.ndarray | None = None
     oracle: Callable[[np.ndarray], np.ndarray] | None = None
+    group_seed: int | None = None
+    memo: dict | None = None
 
 
 NEEDS = ("embeddings", "probs", "loss_oracle", "grad_oracle")
