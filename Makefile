@@ -13,7 +13,7 @@ export CORESET_BENCH_DATA ?= $(SHARED_DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow smoke data-verify clean
+.PHONY: help install demo test test-slow smoke reproduce data-verify clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,3 +45,13 @@ data-verify: install ## check every dataset's files and checksums in CORESET_BEN
 
 clean: ## remove the virtual environment and caches (results/ is kept)
 	rm -rf $(VENV) .pytest_cache *.egg-info
+
+SEEDS ?= range(0,100)
+PAPER_EXPERIMENTS := fig1_gas fig2_mnist fig2_fashion_mnist fig2_cifar10 fig4_mnist fig4_fashion_mnist fig4_cifar10
+reproduce: install ## every paper experiment (resuming), the Table 1 benchmark, then the report; quick: make reproduce SEEDS='range(0,10)'
+	@for e in $(PAPER_EXPERIMENTS); do \
+	  echo "== experiment=$$e seed=$(SEEDS)"; \
+	  $(BIN)/coreset-bench run -m experiment=$$e 'seed=$(SEEDS)' || exit $$?; \
+	done
+	$(BIN)/coreset-bench bench table1
+	$(BIN)/coreset-bench report

@@ -16,10 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
-
-# The paper's Table 1 (seconds).
-PAPER_TABLE1 = {5000: (36.62, 19.74), 10000: (250.64, 105.29), 20000: (1890.73, 858.5),
-                30000: (6098.31, 2712.09)}
+from .paper_values import PAPER_TABLE1
 DEFAULT_GRID = (1000, 2000, 5000)
 PAPER_GRID = tuple(PAPER_TABLE1)
 
@@ -92,3 +89,75 @@ def table1(sizes=DEFAULT_GRID, *, seed: int = 0, out: str | os.PathLike | None =
             writer.writerows(rows)
         echo(f"wrote {out}")
     return rows
+
+
+# ----------------------------------------------------------------------------------------
+# Sweep throughput
+
+SWEEP_GRID = ("dataset=mnist", "samplers=[uniform,kcenter,loss,grad]", "budget=250,500",
+              "seed=0,1")
+SWEEP_MODES = {  # name -> extra overrides
+    "1 worker, shared warm start": ("hydra.launcher.n_jobs=1",),
+    "2 workers, shared warm start": ("hydra.launcher.n_jobs=2",),
+    "1 worker, warm start per sampler": ("hydra.launcher.n_jobs=1", "share_group=false"),
+}
+FIG2_BUDGETS = (250, 500, 1000, 2000, 3000)
+
+
+def _run_sweep(overrides: tuple[str, ...], results_dir: Path) -> float:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "coreset_bench.cli", "run", "-m", *overrides,
+           f"results_dir={results_dir}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep failed ({' '.join(overrides)}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def sweep_throughput(*, project: bool = True, echo=print) -> dict:
+    """Runs per minute of a fixed small MNIST grid (4 samplers x 2 budgets x 2 seeds = 16 runs)
+    under each mode, measured one after the other in fresh results dirs; then (``project``)
+    the full MNIST Figure 2 sweep (100 seeds x 4 samplers x 5 budgets) projected from one
+    seed of it run with 2 workers."""
+    import tempfile
+
+    from .results import load
+
+    n_runs = 16
+    out: dict = {"modes": {}}
+    echo(f"sweep throughput: {' '.join(SWEEP_GRID)} ({n_runs} runs), {os.cpu_count()} cores")
+    for name, extra in SWEEP_MODES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            wall = _run_sweep((*SWEEP_GRID, *extra), Path(tmp))
+        out["modes"][name] = {"seconds": wall, "runs_per_min": 60 * n_runs / wall}
+        echo(f"  {name:34s} {wall:7.1f} s   {60 * n_runs / wall:6.1f} runs/min", flush=True)
+    m = out["modes"]
+    out["parallel_speedup"] = m["2 workers, shared warm start"]["runs_per_min"] / \
+        m["1 worker, shared warm start"]["runs_per_min"]
+    out["sharing_speedup"] = m["1 worker, shared warm start"]["runs_per_min"] / \
+        m["1 worker, warm start per sampler"]["runs_per_min"]
+    echo(f"  ratio 2 workers / 1 worker: {out['parallel_speedup']:.2f}x; "
+         f"shared / per-sampler warm start: {out['sharing_speedup']:.2f}x")
+    if not project:
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        budgets = ",".join(map(str, FIG2_BUDGETS))
+        wall = _run_sweep(("experiment=fig2_mnist", "seed=0", f"budget={budgets}",
+                           "hydra.launcher.n_jobs=2"), Path(tmp))
+        rows = load(tmp)
+    # a job's duration: its group preparation plus each sampler's own wall time
+    jobs = rows.groupby("budget").apply(lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(),
+                                        include_groups=False)
+    per_seed = float(jobs.sum())
+    out["fig2_mnist_seconds_per_seed_one_worker"] = per_seed
+    out["fig2_mnist_projected_hours"] = 100 * per_seed / 2 / 3600
+    out["fig2_mnist_one_seed_wall"] = wall
+    echo(f"fig2_mnist, seed 0, 5 budgets, 2 workers: {wall:.0f} s wall; job durations sum to "
+         f"{per_seed:.0f} s ({', '.join(f'k={b}: {s:.0f}s' for b, s in jobs.items())})")
+    echo(f"projected full fig2_mnist sweep (100 seeds x 4 samplers x 5 budgets, 2 workers): "
+         f"{out['fig2_mnist_projected_hours']:.2f} h (target: under 2 h)")
+    return out

@@ -18,8 +18,13 @@ commands:
   data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
                            exit 0 only if every requested dataset is complete
   results [DIR]            summary table (mean, std, n seeds) of the rows in DIR (default results)
+  report [results_dir=results] [experiment=NAME] [out=DIR]
+                           tables, figures, paper comparison -> DIR (default results_dir/report)
   bench table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
                            the paper's Table 1: leverage scores vs k-medoids runtime, side by side
+  bench sweep [project=true|false]
+                           sweep throughput: 1 vs 2 workers, shared vs per-sampler warm start,
+                           and the projected wall time of the full MNIST Figure 2 sweep
 
 Data is read from $CORESET_BENCH_DATA (default ~/.cache/coreset-bench/data).
 """
@@ -170,8 +175,17 @@ def cmd_bench(args: list[str]) -> int:
     from . import bench
     from .errors import UserError
 
-    if not args or args[0] != "table1":
-        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1")
+    if not args or args[0] not in ("table1", "sweep"):
+        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep")
+    if args[0] == "sweep":
+        try:
+            opts = _key_values(args[1:], {"project": "true|false"})
+            if opts.get("project", "true") not in ("true", "false"):
+                raise ValueError(f"project={opts['project']!r} is not valid; valid: true, false")
+        except ValueError as exc:
+            return _fail(str(exc))
+        bench.sweep_throughput(project=opts.get("project", "true") == "true")
+        return 0
     try:
         opts = _key_values(args[1:], {"n": "N[,N...]", "grid": "default|paper", "seed": "INT",
                                       "out": "PATH"})
@@ -195,7 +209,24 @@ def cmd_bench(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results, "bench": cmd_bench}
+def cmd_report(args: list[str]) -> int:
+    from . import report
+    from .errors import UserError
+
+    try:
+        opts = report.cli_options(args)
+        results_dir = opts.get("results_dir", "results")
+        if not Path(results_dir).is_dir():
+            return _fail(f"results directory {results_dir!r} does not exist")
+        index = report.build(results_dir, experiment=opts.get("experiment"), out=opts.get("out"))
+    except UserError as exc:
+        return _fail(str(exc))
+    print(f"report written: {index}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results, "report": cmd_report,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,7 +162,12 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"
         row["traceback"] = traceback.format_exc()
-    row["time_total"] = row.get("time_group", 0.0) + time.perf_counter() - t_start
+    # time_total: the run's cost had it run alone (the sum of its stages, shared ones included,
+    # so it is comparable between group and single mode); time_wall: this row's own wall time.
+    row["time_wall"] = time.perf_counter() - t_start
+    row["time_total"] = float(sum(v for k, v in row.items() if k.startswith("time_") and
+                                  k not in ("time_total", "time_wall", "time_group",
+                                            "time_selection")))
     row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results.write_row(results_dir, row)
     where = f"dataset={row['dataset']} sampler={row['sampler']} budget={row['budget']} seed={row['seed']}"

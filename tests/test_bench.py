@@ -43,7 +43,8 @@ def test_table1_refuses_a_size_that_does_not_fit_before_starting(monkeypatch):
     (("table1", "n=abc"), "n='abc' is not valid; give comma-separated integers"),
     (("table1", "grid=huge"), "grid='huge' is not valid; valid choices: default, paper"),
     (("table1", "size=5"), "unknown argument 'size=5'"),
-    (("table9",), "unknown benchmark 'table9'; valid: table1"),
+    (("table9",), "unknown benchmark 'table9'; valid: table1, sweep"),
+    (("sweep", "project=maybe"), "project='maybe' is not valid"),
 ])
 def test_bench_cli_bad_input(args, needle):
     out = run_cli("bench", *args)

@@ -174,3 +174,14 @@ def test_mnist_run_end_to_end(mirror, tmp_path):
     assert row["accuracy"] > 0.6  # 300 labelled MNIST digits; about 0.8 expected
     frame = results.load(tmp_path)
     assert len(frame) == 1 and frame.loc[0, "dataset"] == "mnist"
+
+
+@pytest.mark.slow
+def test_cifar10_cnn_run_end_to_end(mirror, tmp_path):
+    """CIFAR-10 with the paper's CNN on the train-holdout split (the mirror's test set is partial)."""
+    [row] = runner.execute(config("dataset=cifar10", "dataset.eval_split=train_holdout",
+                                  "sampler=loss", "budget=500", f"results_dir={tmp_path}"))
+    assert row["status"] == "ok" and row["model"] == "cnn"
+    assert row["n_pool"] == 40000 and row["n_eval"] == 10000
+    assert row["dataset.eval_split"] == "train_holdout"
+    assert 0.15 < row["accuracy"] < 0.6  # 500 labelled images, 10 epochs; chance is 0.1

@@ -162,3 +162,19 @@ def nearest(x: np.ndarray, centers: np.ndarray, chunk: int = 4096
         dist[start:start + chunk] = d[np.arange(len(d)), which[start:start + chunk]]
     return which, dist
 
+
+
+def balance_weight(name: str, value: float | str, main: np.ndarray, penalty: np.ndarray) -> float:
+    """The weight w of ``penalty`` in ``main + w * penalty``: a number >= 0, or for ``"auto"``
+    the w for which w * sum(penalty) = sum(main), so both terms weigh the same in total
+    (Algorithm 1's lambda and Algorithm 2's zeta, neither given by the paper)."""
+    if value == "auto":
+        total = float(np.sum(penalty))
+        return float(np.sum(main)) / total if total > 0 else 0.0
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if not np.isfinite(weight) or weight < 0:
+        raise ConfigError(f"sampler.{name}={value!r} must be 'auto' or a number >= 0")
+    return weight

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from ..errors import ConfigError
-from ._base import Selection, as_2d, check_n_select, nearest, squared_distances
+from ._base import Selection, as_2d, balance_weight, check_n_select, nearest, squared_distances
 
 
 def snap_to_points(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -53,16 +53,7 @@ def snap_to_points(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def resolve_lambda(lam: float | str, l_hat: np.ndarray, v: np.ndarray) -> float:
-    if lam == "auto":
-        total_v = float(v.sum())
-        return float(l_hat.sum()) / total_v if total_v > 0 else 0.0
-    try:
-        value = float(lam)
-    except (TypeError, ValueError):
-        raise ConfigError(f"sampler.lam={lam!r} must be 'auto' or a non-negative number") from None
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"sampler.lam={lam!r} must be 'auto' or a non-negative number")
-    return value
+    return balance_weight("lam", lam, l_hat, v)
 
 
 def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator

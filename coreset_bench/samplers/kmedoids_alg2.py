@@ -14,22 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
 from . import kmedoids
-from ._base import Distribution, RegressionMethod, SamplerSpec
+from ._base import Distribution, RegressionMethod, SamplerSpec, balance_weight
 
 
 def resolve_zeta(zeta: float | str, dist: np.ndarray, v: np.ndarray) -> float:
-    if zeta == "auto":
-        total = float(dist.sum())
-        return float(v.sum()) / total if total > 0 else 0.0
-    try:
-        value = float(zeta)
-    except (TypeError, ValueError):
-        raise ConfigError(f"sampler.zeta={zeta!r} must be 'auto' or a number >= 0") from None
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"sampler.zeta={zeta!r} must be 'auto' or a number >= 0")
-    return value
+    return balance_weight("zeta", zeta, v, dist)
 
 
 def alg2_distribution(prepared: dict, a: np.ndarray, *, query, zeta: float | str = "auto"

@@ -1,0 +1,135 @@
+"""Paper-style figures (matplotlib, PNG and PDF). Each function returns the Figure so tests
+can check its axes, labels and legend entries; ``save`` writes both formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..paper_values import PAPER_TABLE1_RATIOS  # noqa: E402
+from .tables import STAGES  # noqa: E402
+
+LABELS = {"uniform": "uniform", "kcenter": "[SS18] k-center", "loss": "loss (Alg. 1)",
+          "grad": "grad (Alg. 1)", "margin": "margin", "least_confidence": "least confidence",
+          "entropy": "entropy", "leverage": "leverage", "kmedoids": "k-medoids",
+          "kmedoids_alg2": "k-medoids, Alg. 2 (finite zeta)"}
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+          "digits": "digits (8x8)", "gas_sensor_drift": "gas sensor drift",
+          "synthetic_regression": "synthetic regression"}
+
+
+def save(fig, path_stem: Path) -> list[Path]:
+    paths = [path_stem.with_suffix(".png"), path_stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _seed_note(summary: pd.DataFrame) -> str:
+    lo, hi = summary["seeds"].min(), summary["seeds"].max()
+    return f"{lo} seeds per point" if lo == hi else f"{lo}-{hi} seeds per point"
+
+
+def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
+                     xlabel: str = "budget k (labelled points)", title: str = ""):
+    """One panel per dataset: mean over seeds with a one-std band, per sampler (Figure 2a / 4 /
+    1 style). ``summary`` is ``tables.summary`` output."""
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        part = summary[summary["dataset"] == dataset]
+        for sampler in samplers:
+            s = part[part["sampler"] == sampler].sort_values("budget")
+            if s.empty:
+                continue
+            ax.plot(s["budget"], s["mean"], marker="o", label=LABELS.get(sampler, sampler))
+            std = s["std"].fillna(0.0)
+            ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{TITLES.get(dataset, dataset)} ({_seed_note(part)})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[str, float]):
+    """Figure 1 style: 1 - R^2 vs sample size, train and validation panels, with the full-data
+    fit as a reference line."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, summary, split in ((axes[0], train, "train"), (axes[1], val, "validation")):
+        for sampler in ("uniform", "leverage", "kmedoids", "kmedoids_alg2"):
+            s = summary[summary["sampler"] == sampler].sort_values("budget")
+            if s.empty:
+                continue
+            ax.plot(s["budget"], s["mean"], marker="o", label=LABELS[sampler])
+            std = s["std"].fillna(0.0)
+            ax.fill_between(s["budget"], (s["mean"] - std).clip(lower=1e-4), s["mean"] + std,
+                            alpha=0.2)
+        ref = reference.get(split)
+        if ref is not None:
+            ax.axhline(ref, color="black", linestyle="--", linewidth=1, label="full-data fit")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sample size s")
+        ax.set_ylabel(f"1 - R^2 ({split})")
+        ax.set_title(f"{split} ({_seed_note(summary)})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def runtime_stacked(runtime: pd.DataFrame, dataset: str, task: str = "classification",
+                    exclude=("final_train", "eval")):
+    """Figure 3 style: seconds per sampler, stacked by stage, one group of bars per budget
+    (the final training and evaluation excluded, as in the paper's selection runtime)."""
+    part = runtime[runtime["dataset"] == dataset]
+    stages = [s for s in STAGES[task] if s not in exclude and f"time_{s}" in part]
+    budgets = sorted(part["budget"].unique())
+    samplers = list(dict.fromkeys(part["sampler"]))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(1 + len(budgets) * (0.5 * len(samplers) + 1), 3.8),
+                             squeeze=False, sharey=True)
+    for ax, budget in zip(axes[0], budgets):
+        rows = part[part["budget"] == budget].set_index("sampler").reindex(samplers)
+        bottom = pd.Series(0.0, index=rows.index)
+        for stage in stages:
+            values = rows[f"time_{stage}"].fillna(0.0)
+            ax.bar(range(len(samplers)), values, bottom=bottom, label=stage)
+            bottom = bottom + values
+        ax.set_xticks(range(len(samplers)))
+        ax.set_xticklabels([LABELS.get(s, s) for s in samplers], rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"k = {budget}")
+        ax.set_xlabel("sampler")
+    axes[0][0].set_ylabel("seconds (mean over seeds)")
+    axes[0][-1].legend(fontsize=7, title="stage")
+    fig.suptitle(f"Selection runtime per stage, {TITLES.get(dataset, dataset)}")
+    fig.tight_layout()
+    return fig
+
+
+def table1_ratio(bench: pd.DataFrame):
+    """Table 1 benchmark: leverage / k-medoids runtime ratio vs n, ours beside the paper's."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(bench["n"], bench["ratio"], marker="o", label=f"measured here ({int(bench['cores'].iloc[0])} cores)")
+    ax.plot(list(PAPER_TABLE1_RATIOS), list(PAPER_TABLE1_RATIOS.values()), marker="s",
+            linestyle="--", label="paper (24-CPU VM)")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("n (X is n x n)")
+    ax.set_ylabel("leverage time / k-medoids time")
+    ax.set_title("Table 1: k-medoids speed-up over leverage scores")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

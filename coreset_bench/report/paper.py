@@ -1,0 +1,186 @@
+"""The paper's numbers and claims, and how our rows bear on them.
+
+Claims are judged with a paired Wilcoxon signed-rank test over seeds: samplers of one
+(dataset, budget, seed) share the warm start (and the regression samplers the data split), so
+the pairs are real. A claim "holds" when the effect has the claimed sign and p < ALPHA; it
+"does not hold" when the data are there and it fails that; "not enough data" otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..paper_values import PAPER_K2000
+from .tables import ci95
+
+ALPHA = 0.05
+MIN_PAIRS = 5
+# "close to leverage": k-medoids' mean 1 - R^2 within this factor of leverage's (our threshold;
+# the paper says "almost as good" without a number).
+CLOSE_FACTOR = 1.25
+
+
+@dataclass
+class Paired:
+    """A paired comparison a - b of one metric over seeds."""
+
+    n: int
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    p_value: float
+    rank_biserial: float  # effect size in [-1, 1]: + means a > b
+
+
+def paired(rows: pd.DataFrame, metric: str, a: str, b: str, *, dataset: str,
+           budget) -> Paired | None:
+    """Wilcoxon signed-rank test of sampler ``a`` against ``b``, paired by seed."""
+    ok = rows[(rows["status"] == "ok") & (rows["dataset"] == dataset) & (rows["budget"] == budget)]
+    left = ok[ok["sampler"] == a].set_index("seed")[metric]
+    right = ok[ok["sampler"] == b].set_index("seed")[metric]
+    both = left.to_frame("a").join(right.to_frame("b"), how="inner").dropna()
+    if len(both) < MIN_PAIRS:
+        return None
+    diff = both["a"] - both["b"]
+    if np.allclose(diff, 0):
+        p = 1.0
+    else:
+        p = float(stats.wilcoxon(both["a"], both["b"], zero_method="wilcox").pvalue)
+    nz = diff[diff != 0]
+    ranks = stats.rankdata(np.abs(nz))
+    rbc = float((ranks[nz > 0].sum() - ranks[nz < 0].sum()) / ranks.sum()) if len(nz) else 0.0
+    return Paired(len(both), float(both["a"].mean()), float(both["b"].mean()),
+                  float(diff.mean()), p, rbc)
+
+
+@dataclass
+class Verdict:
+    claim: str
+    verdict: str  # holds | does not hold | not enough data
+    evidence: list[str] = field(default_factory=list)
+
+
+def _describe(label: str, r: Paired, metric: str) -> str:
+    return (f"{label}: {metric} {r.mean_a:.4f} vs {r.mean_b:.4f}, mean paired difference "
+            f"{r.mean_diff:+.4f}, Wilcoxon p = {r.p_value:.3g}, rank-biserial {r.rank_biserial:+.2f}, "
+            f"n = {r.n} seeds")
+
+
+def _budgets(rows: pd.DataFrame, dataset: str) -> list:
+    return sorted(rows.loc[rows["dataset"] == dataset, "budget"].unique())
+
+
+def claim_sensitivity_beats_uniform_at_small_budgets(rows: pd.DataFrame) -> Verdict:
+    claim = ("loss- and gradient-based sampling beat uniform when the number of samples is "
+             "small (section 5.2)")
+    evidence, outcomes = [], []
+    for dataset in ("mnist", "fashion_mnist", "cifar10"):
+        budgets = _budgets(rows, dataset)
+        if not budgets:
+            continue
+        small = budgets[0]
+        for sampler in ("loss", "grad"):
+            r = paired(rows, "accuracy", sampler, "uniform", dataset=dataset, budget=small)
+            if r is None:
+                continue
+            outcomes.append(r.mean_diff > 0 and r.p_value < ALPHA)
+            evidence.append(_describe(f"{dataset} k={small} {sampler} - uniform", r, "accuracy"))
+    if not outcomes:
+        return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds"])
+    verdict = "holds" if all(outcomes) else "does not hold"
+    if verdict == "does not hold" and any(outcomes):
+        verdict = "does not hold (holds in some cases)"
+    return Verdict(claim, verdict, evidence)
+
+
+def claim_kcenter_worse_on_fashion(rows: pd.DataFrame) -> Verdict:
+    claim = "[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b: 0.7692 vs 0.8091 at k=2000)"
+    budgets = _budgets(rows, "fashion_mnist")
+    budget = 2000 if 2000 in budgets else (budgets[-1] if budgets else None)
+    r = None if budget is None else paired(rows, "accuracy", "kcenter", "uniform",
+                                           dataset="fashion_mnist", budget=budget)
+    if r is None:
+        return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds on fashion_mnist"])
+    holds = r.mean_diff < 0 and r.p_value < ALPHA
+    return Verdict(claim, "holds" if holds else "does not hold",
+                   [_describe(f"fashion_mnist k={budget} kcenter - uniform", r, "accuracy")])
+
+
+def claim_kmedoids_close_to_leverage(rows: pd.DataFrame) -> Verdict:
+    claim = ("k-medoids sampling is almost as good as leverage-score sampling and better than "
+             "uniform (section 5.1, Figure 1)")
+    evidence, better, close = [], [], []
+    for budget in _budgets(rows, "gas_sensor_drift"):
+        for metric in ("r2_error_train", "r2_error_val"):
+            vs_uniform = paired(rows, metric, "kmedoids", "uniform", dataset="gas_sensor_drift",
+                                budget=budget)
+            vs_leverage = paired(rows, metric, "kmedoids", "leverage", dataset="gas_sensor_drift",
+                                 budget=budget)
+            if vs_uniform is None or vs_leverage is None:
+                continue
+            better.append(vs_uniform.mean_diff < 0 and vs_uniform.p_value < ALPHA)
+            close.append(vs_leverage.mean_a <= CLOSE_FACTOR * vs_leverage.mean_b)
+            evidence.append(_describe(f"s={budget} kmedoids - uniform", vs_uniform, metric))
+            evidence.append(f"s={budget} {metric}: kmedoids / leverage mean = "
+                            f"{vs_leverage.mean_a / vs_leverage.mean_b:.2f} (close if <= {CLOSE_FACTOR})")
+    if not better:
+        return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds on gas_sensor_drift"])
+    share_better, share_close = np.mean(better), np.mean(close)
+    verdict = "holds" if share_better >= 0.5 and share_close >= 0.5 else "does not hold"
+    evidence.insert(0, f"better than uniform (p < {ALPHA}) in {share_better:.0%} and within "
+                       f"{CLOSE_FACTOR}x of leverage in {share_close:.0%} of the (size, metric) cells")
+    return Verdict(claim, verdict, evidence)
+
+
+def _regression_timing_context(rows: pd.DataFrame | None) -> list[str]:
+    """Measured clustering vs leverage times on the regression data (context only: the claim
+    is about n x n matrices, where leverage costs O(n^3); with few columns it is cheap)."""
+    if rows is None or "time_cluster" not in rows or "time_leverage" not in rows:
+        return []
+    out = []
+    ok = rows[rows["status"] == "ok"]
+    for dataset, part in ok[ok["task"] == "regression"].groupby("dataset"):
+        km = part.loc[part["sampler"] == "kmedoids", "time_cluster"]
+        lev = part.loc[part["sampler"] == "leverage", "time_leverage"]
+        if len(km) and len(lev):
+            out.append(f"context, not judged: on {dataset} ({int(part['n_pool'].iloc[0])} rows, "
+                       f"{int(part['n_cols'].iloc[0])} columns) k-medoids took {km.mean():.2f} s and "
+                       f"leverage scores {lev.mean():.3f} s (mean per seed)")
+    return out
+
+
+def claim_kmedoids_faster(bench: pd.DataFrame | None, rows: pd.DataFrame | None = None) -> Verdict:
+    claim = "computing a k-medoids clustering (k = 0.2 n) is faster than all leverage scores (Table 1)"
+    context = _regression_timing_context(rows)
+    if bench is None or bench.empty:
+        return Verdict(claim, "not enough data", ["run `coreset-bench bench table1` first", *context])
+    evidence = [f"n={int(r.n)}: leverage {r.leverage_s:.2f} s, k-medoids {r.kmedoids_s:.2f} s, ratio "
+                f"{r.ratio:.2f}" + (f" (paper {r.paper_ratio:.2f})" if pd.notna(r.paper_ratio) else "")
+                for r in bench.itertuples()]
+    large = bench[bench["n"] >= 2000]
+    judged = large if not large.empty else bench
+    evidence.insert(0, f"judged on the n x n benchmark at n >= 2000 ({len(judged)} sizes)")
+    return Verdict(claim, "holds" if (judged["ratio"] > 1).all() else "does not hold",
+                   evidence + context)
+
+
+def comparison_k2000(rows: pd.DataFrame) -> pd.DataFrame:
+    """The paper's k = 2000 accuracies beside ours (mean, CI, seeds, paper inside CI?)."""
+    out = []
+    ok = rows[(rows["status"] == "ok") & (rows["budget"] == 2000)]
+    for sampler, per_dataset in PAPER_K2000.items():
+        for dataset, paper_value in per_dataset.items():
+            cell = ok[(ok["sampler"] == sampler) & (ok["dataset"] == dataset)]["accuracy"]
+            low, high = ci95(cell) if len(cell) else (math.nan, math.nan)
+            inside = "—" if math.isnan(low) else ("yes" if low <= paper_value <= high else "no")
+            out.append({"dataset": dataset, "sampler": sampler, "paper": paper_value,
+                        "ours_mean": float(cell.mean()) if len(cell) else math.nan,
+                        "ours_std": float(cell.std(ddof=1)) if len(cell) > 1 else math.nan,
+                        "ci95_low": low, "ci95_high": high, "seeds": int(len(cell)),
+                        "paper_in_ci": inside})
+    return pd.DataFrame(out)
