@@ -199,6 +199,7 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
             index.append("No rows at k = 2000 for the paper's datasets and samplers.\n")
     verdicts = [paper.claim_sensitivity_beats_uniform_at_small_budgets(rows),
                 paper.claim_kcenter_worse_on_fashion(rows),
+                paper.claim_loss_fastest(rows),
                 paper.claim_kmedoids_close_to_leverage(rows),
                 paper.claim_kmedoids_faster(bench, rows)]
     index.append(f"Claims (paired Wilcoxon signed-rank over seeds, alpha = {paper.ALPHA}, "

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -31,6 +32,20 @@ def save(fig, path_stem: Path) -> list[Path]:
     return paths
 
 
+def _budget_axis(ax, budgets) -> None:
+    """Log x axis labelled with the budgets actually run (no colliding minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(budgets))
+    ax.set_xticklabels([str(int(b)) for b in budgets], fontsize=8)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _ordered(samplers) -> list[str]:
+    """Samplers in the paper's order (uniform first), unknown ones last."""
+    known = list(LABELS)
+    return sorted(samplers, key=lambda s: (known.index(s) if s in known else len(known), s))
+
+
 def _seed_note(summary: pd.DataFrame) -> str:
     lo, hi = summary["seeds"].min(), summary["seeds"].max()
     return f"{lo} seeds per point" if lo == hi else f"{lo}-{hi} seeds per point"
@@ -51,7 +66,7 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
             ax.plot(s["budget"], s["mean"], marker="o", label=LABELS.get(sampler, sampler))
             std = s["std"].fillna(0.0)
             ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.2)
-        ax.set_xscale("log")
+        _budget_axis(ax, sorted(part["budget"].unique()))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{TITLES.get(dataset, dataset)} ({_seed_note(part)})")
@@ -79,7 +94,7 @@ def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[st
         ref = reference.get(split)
         if ref is not None:
             ax.axhline(ref, color="black", linestyle="--", linewidth=1, label="full-data fit")
-        ax.set_xscale("log")
+        _budget_axis(ax, sorted(summary["budget"].unique()))
         ax.set_yscale("log")
         ax.set_xlabel("sample size s")
         ax.set_ylabel(f"1 - R^2 ({split})")
@@ -97,7 +112,7 @@ def runtime_stacked(runtime: pd.DataFrame, dataset: str, task: str = "classifica
     part = runtime[runtime["dataset"] == dataset]
     stages = [s for s in STAGES[task] if s not in exclude and f"time_{s}" in part]
     budgets = sorted(part["budget"].unique())
-    samplers = list(dict.fromkeys(part["sampler"]))
+    samplers = _ordered(set(part["sampler"]))
     fig, axes = plt.subplots(1, len(budgets), figsize=(1 + len(budgets) * (0.5 * len(samplers) + 1), 3.8),
                              squeeze=False, sharey=True)
     for ax, budget in zip(axes[0], budgets):

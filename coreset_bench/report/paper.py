@@ -98,6 +98,25 @@ def claim_sensitivity_beats_uniform_at_small_budgets(rows: pd.DataFrame) -> Verd
     return Verdict(claim, verdict, evidence)
 
 
+def claim_loss_fastest(rows: pd.DataFrame) -> Verdict:
+    claim = ("the loss-based algorithm performs best in terms of runtime (section 5.2, Figures 2-3; "
+             "judged against [SS18] k-center on selection time at the largest budget)")
+    evidence, outcomes = [], []
+    for dataset in ("mnist", "fashion_mnist", "cifar10"):
+        budgets = _budgets(rows, dataset)
+        if not budgets or "time_selection" not in rows:
+            continue
+        r = paired(rows, "time_selection", "loss", "kcenter", dataset=dataset, budget=budgets[-1])
+        if r is None:
+            continue
+        outcomes.append(r.mean_diff < 0 and r.p_value < ALPHA)
+        evidence.append(_describe(f"{dataset} k={budgets[-1]} loss - kcenter", r,
+                                  "selection seconds"))
+    if not outcomes:
+        return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds"])
+    return Verdict(claim, "holds" if all(outcomes) else "does not hold", evidence)
+
+
 def claim_kcenter_worse_on_fashion(rows: pd.DataFrame) -> Verdict:
     claim = "[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b: 0.7692 vs 0.8091 at k=2000)"
     budgets = _budgets(rows, "fashion_mnist")
