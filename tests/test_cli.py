@@ -33,7 +33,7 @@ def test_bad_names_give_one_line_and_exit_2(tmp_path, override, needle):
     out = run_cli("run", "-m", override, f"results_dir={tmp_path}")
     assert out.returncode == 2
     assert out.stderr.strip() == f"coreset-bench: error: {needle}"
-    assert not (tmp_path / "rows").exists()
+    assert results.load(tmp_path).empty
 
 
 def test_unknown_command():
@@ -59,7 +59,8 @@ def test_budget_larger_than_the_pool_is_rejected_before_training(tmp_path):
     out = run_cli("run", "budget=5000", f"results_dir={tmp_path}")
     assert out.returncode == 2
     assert "coreset-bench: error: budget=5000 exceeds the pool of 1347 points" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "rows").exists()
+    assert "Traceback" not in out.stderr
+    assert results.load(tmp_path).empty  # nothing recorded
 
 
 def test_failed_run_gives_exit_1_and_a_failed_row(tmp_path):

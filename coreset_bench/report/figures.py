@@ -127,7 +127,8 @@ def runtime_stacked(runtime: pd.DataFrame, dataset: str, task: str = "classifica
         ax.set_title(f"k = {budget}")
         ax.set_xlabel("sampler")
     axes[0][0].set_ylabel("seconds (mean over seeds)")
-    axes[0][-1].legend(fontsize=7, title="stage")
+    if stages:
+        axes[0][-1].legend(fontsize=7, title="stage")
     fig.suptitle(f"Selection runtime per stage, {TITLES.get(dataset, dataset)}")
     fig.tight_layout()
     return fig
