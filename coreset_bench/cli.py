@@ -54,7 +54,7 @@ def check_overrides(args: list[str]) -> str | None:
         return None  # Hydra reports syntax errors itself
     for override in parsed:
         key = override.key_or_group
-        if key not in GROUPS and key != "budget" or override.is_delete():
+        if (key not in GROUPS and key != "budget") or override.is_delete():
             continue
         if override.is_sweep_override():
             if not override.is_discrete_sweep():

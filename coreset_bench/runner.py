@@ -186,7 +186,7 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:5]) or "run_key"
 
 
-def check_results_dir(results_dir: str, task: str, planned: list[Planned]) -> None:
+def check_results_dir(results_dir: str, planned: list[Planned]) -> None:
     """ConfigError if rows cannot be written, or if a cell already holds a row made with other
     choices (mixing them would make every table ambiguous); nothing is overwritten."""
     try:
@@ -210,7 +210,7 @@ def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
     """Run one job; one entry per sampler: its row, or None where an ok row already existed."""
     task, planned = plan(cfg)
     results_dir = cfg["results_dir"]
-    check_results_dir(results_dir, task, planned)
+    check_results_dir(results_dir, planned)
     force = cfg.get("force", False)
     todo = [p for p in planned if force or not results.has_ok_row(results_dir, p.key)]
     for p in planned:
@@ -236,9 +236,10 @@ def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
         from .protocols import classification as clf  # imports TensorFlow: only when needed
 
         model_cfg, train_cfg = todo[0].cfg["model"], cfg["train"]
-        extras = {p.key: clf.validate(p.spec, ds, budget, p.params, model_cfg=model_cfg,
-                                      train_cfg=train_cfg, warm_start_frac=cfg["warm_start_frac"])
-                  for p in todo}
+        job_extras = clf.validate(ds, budget, model_cfg=model_cfg, train_cfg=train_cfg,
+                                  warm_start_frac=cfg["warm_start_frac"])
+        for p in todo:
+            clf.check_params(p.spec, budget, budget - job_extras["k_warm"], p.params)
         share = cfg.get("share_group", True)
         batches = [todo] if share else [[p] for p in todo]
         for batch in batches:
@@ -255,7 +256,7 @@ def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
                 group, group_error = None, traceback.format_exc()
             t_group = time.perf_counter() - t0
             for p in batch:
-                row = _base_row(p, task, ds, {**extras[p.key], "group_size": len(batch),
+                row = _base_row(p, task, ds, {**job_extras, "group_size": len(batch),
                                               "time_group": t_group})
 
                 def work(p=p):

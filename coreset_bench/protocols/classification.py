@@ -122,12 +122,11 @@ def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
         group_seed=int_seed_for(group.seed, "group_clustering", group.budget))
 
 
-def validate(spec: SamplerSpec, ds: Dataset, budget: int, params: Mapping[str, Any], *,
-             model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any],
-             warm_start_frac: float) -> dict[str, Any]:
-    """Everything that can be checked before training; ConfigError naming the bad value."""
+def validate(ds: Dataset, budget: int, *, model_cfg: Mapping[str, Any],
+             train_cfg: Mapping[str, Any], warm_start_frac: float) -> dict[str, Any]:
+    """Job-level checks before any training (budget, recipe, model); ConfigError naming the bad
+    value. Per-sampler parameters are checked by ``check_params``."""
     k_warm = warm_start_size(budget, ds.n_pool, warm_start_frac)
-    check_params(spec, budget, budget - k_warm, params)
     models.check_recipe(train_cfg)
     model_params = {k: v for k, v in model_cfg.items() if k != "name"}
     models.build(model_cfg["name"], ds.x_pool.shape[1:], ds.num_classes, seed=0, **model_params)

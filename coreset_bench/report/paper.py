@@ -75,21 +75,31 @@ def _budgets(rows: pd.DataFrame, dataset: str) -> list:
     return sorted(rows.loc[rows["dataset"] == dataset, "budget"].unique())
 
 
+def _per_dataset(rows: pd.DataFrame, metric: str, pairs: list[tuple[str, str]], *,
+                 smallest: bool, better: str) -> tuple[list[bool], list[str]]:
+    """Paired tests a - b of ``metric`` on each paper dataset at its smallest (or largest)
+    budget; an outcome is True when the difference has the ``better`` sign and p < ALPHA."""
+    outcomes, evidence = [], []
+    for dataset in ("mnist", "fashion_mnist", "cifar10"):
+        budgets = _budgets(rows, dataset)
+        if not budgets or metric not in rows:
+            continue
+        budget = budgets[0] if smallest else budgets[-1]
+        for a, b in pairs:
+            r = paired(rows, metric, a, b, dataset=dataset, budget=budget)
+            if r is None:
+                continue
+            sign_ok = r.mean_diff > 0 if better == "higher" else r.mean_diff < 0
+            outcomes.append(sign_ok and r.p_value < ALPHA)
+            evidence.append(_describe(f"{dataset} k={budget} {a} - {b}", r, metric))
+    return outcomes, evidence
+
+
 def claim_sensitivity_beats_uniform_at_small_budgets(rows: pd.DataFrame) -> Verdict:
     claim = ("loss- and gradient-based sampling beat uniform when the number of samples is "
              "small (section 5.2)")
-    evidence, outcomes = [], []
-    for dataset in ("mnist", "fashion_mnist", "cifar10"):
-        budgets = _budgets(rows, dataset)
-        if not budgets:
-            continue
-        small = budgets[0]
-        for sampler in ("loss", "grad"):
-            r = paired(rows, "accuracy", sampler, "uniform", dataset=dataset, budget=small)
-            if r is None:
-                continue
-            outcomes.append(r.mean_diff > 0 and r.p_value < ALPHA)
-            evidence.append(_describe(f"{dataset} k={small} {sampler} - uniform", r, "accuracy"))
+    outcomes, evidence = _per_dataset(rows, "accuracy", [("loss", "uniform"), ("grad", "uniform")],
+                                      smallest=True, better="higher")
     if not outcomes:
         return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds"])
     verdict = "holds" if all(outcomes) else "does not hold"
@@ -101,17 +111,8 @@ def claim_sensitivity_beats_uniform_at_small_budgets(rows: pd.DataFrame) -> Verd
 def claim_loss_fastest(rows: pd.DataFrame) -> Verdict:
     claim = ("the loss-based algorithm performs best in terms of runtime (section 5.2, Figures 2-3; "
              "judged against [SS18] k-center on selection time at the largest budget)")
-    evidence, outcomes = [], []
-    for dataset in ("mnist", "fashion_mnist", "cifar10"):
-        budgets = _budgets(rows, dataset)
-        if not budgets or "time_selection" not in rows:
-            continue
-        r = paired(rows, "time_selection", "loss", "kcenter", dataset=dataset, budget=budgets[-1])
-        if r is None:
-            continue
-        outcomes.append(r.mean_diff < 0 and r.p_value < ALPHA)
-        evidence.append(_describe(f"{dataset} k={budgets[-1]} loss - kcenter", r,
-                                  "selection seconds"))
+    outcomes, evidence = _per_dataset(rows, "time_selection", [("loss", "kcenter")],
+                                      smallest=False, better="lower")
     if not outcomes:
         return Verdict(claim, "not enough data", [f"needs >= {MIN_PAIRS} paired seeds"])
     return Verdict(claim, "holds" if all(outcomes) else "does not hold", evidence)
