@@ -59,7 +59,7 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 def _versions() -> dict[str, str]:
     out = {"coreset_bench": __version__, "python": platform.python_version()}
     for dist in ("numpy", "scikit-learn", "scipy", "keras", "tensorflow-cpu", "tensorflow",
-                 "kmedoids"):
+                 "jax", "jaxlib", "kmedoids"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -116,6 +116,12 @@ def plan(cfg: Mapping[str, Any]) -> tuple[str, list[Planned]]:
     if cfg["model"]["name"] not in MODELS_BY_TASK[task]:
         raise ConfigError(f"model {cfg['model']['name']!r} is not a {task} model; valid models "
                           f"for {dataset_name}: auto, {', '.join(MODELS_BY_TASK[task])}")
+    if task == "classification":  # resolved before keying, like model=auto
+        from .models.engines import resolve as resolve_engine
+
+        engine, backend = resolve_engine(str(cfg.get("engine", "auto")),
+                                         str(cfg.get("backend", "auto")), cfg["model"]["name"])
+        cfg = {**cfg, "engine": engine, "backend": backend}
     seed = cfg["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
@@ -233,38 +239,92 @@ def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
                 ds, p.spec, p.params, budget=budget, seed=seed,
                 dataset_id=p.ident["dataset"], cache=reg.cache_for(results_dir)), save)
     else:
-        from .protocols import classification as clf  # imports TensorFlow: only when needed
+        from .models import backend as framework, engines
+        from .protocols import classification as clf  # imports no framework until activated
 
         model_cfg, train_cfg = todo[0].cfg["model"], cfg["train"]
+        engine_name, backend_name = todo[0].cfg["engine"], todo[0].cfg["backend"]
+        framework.activate(backend_name)
         job_extras = clf.validate(ds, budget, model_cfg=model_cfg, train_cfg=train_cfg,
                                   warm_start_frac=cfg["warm_start_frac"])
         for p in todo:
             clf.check_params(p.spec, budget, budget - job_extras["k_warm"], p.params)
+        engine = engines.get(engine_name, backend_name, model_cfg, ds.x_pool.shape[1:],
+                             ds.num_classes, train_cfg)
         share = cfg.get("share_group", True)
         batches = [todo] if share else [[p] for p in todo]
         for batch in batches:
             needs = set().union(*(p.spec.needs for p in batch))
             t0 = time.perf_counter()
             try:
-                group = clf.prepare_group(ds, budget=budget, seed=seed, model_cfg=model_cfg,
-                                          train_cfg=train_cfg,
+                group = clf.prepare_group(ds, budget=budget, seed=seed, engine=engine,
                                           warm_start_frac=cfg["warm_start_frac"], needs=needs)
                 group_error = None
             except UserError:
                 raise
-            except Exception:  # every run of the group fails with the same cause
-                group, group_error = None, traceback.format_exc()
+            except Exception as exc:  # every run of the group fails with the same cause
+                group, group_error = None, exc
             t_group = time.perf_counter() - t0
-            for p in batch:
-                row = _base_row(p, task, ds, {**job_extras, "group_size": len(batch),
-                                              "time_group": t_group})
-
-                def work(p=p):
-                    if group is None:
-                        raise RuntimeError("preparing the group (warm start, embeddings) failed:\n"
-                                           + group_error)
-                    return clf.run_in_group(group, p.spec, p.params, model_cfg=model_cfg,
-                                            train_cfg=train_cfg)
-
-                rows[p.key] = _finish(row, results_dir, time.perf_counter(), work, save)
+            rows.update(_run_batch(batch, group, group_error, task, ds, results_dir, save,
+                                   {**job_extras, "group_size": len(batch), "time_group": t_group},
+                                   train_cfg))
     return [rows.get(p.key) for p in planned]
+
+
+def _run_batch(batch: list[Planned], group, group_error: Exception | None, task: str,
+               ds: data.Dataset, results_dir: str, save: bool, extras: dict,
+               train_cfg: Mapping[str, Any]) -> dict[str, dict]:
+    """Steps 4-5 for the samplers of one group: every sampler selects, then the engine trains
+    and evaluates all their final models in one call. A sampler that fails gets a failed row
+    and the others go on; a failure of the shared training fails the rows it would have made."""
+    from .protocols import classification as clf
+
+    done: dict[str, Any] = {}    # run_key -> (columns, chosen, seconds) or the exception
+    if group_error is not None:
+        err = RuntimeError(f"preparing the group (warm start, embeddings) failed: "
+                           f"{type(group_error).__name__}: {group_error}")
+        err.__cause__ = group_error
+        done = {p.key: err for p in batch}
+    selections = {}
+    for p in batch:
+        if p.key in done:
+            continue
+        t0 = time.perf_counter()
+        try:
+            sel = clf.select(group, p.spec, p.params)
+            selections[p.key] = sel
+            done[p.key] = (clf.selection_columns(group, p.spec, sel),
+                           np.sort(np.concatenate([group.warm, sel.indices])),
+                           time.perf_counter() - t0)
+        except UserError:
+            raise
+        except Exception as exc:
+            done[p.key] = exc
+    if selections:
+        t0 = time.perf_counter()
+        try:
+            outs = clf.train_and_evaluate(group, list(selections.values()), train_cfg=train_cfg)
+        except UserError:
+            raise
+        except Exception as exc:
+            outs = [exc] * len(selections)
+        share = (time.perf_counter() - t0) / len(selections)
+        for key, out in zip(selections, outs):
+            if isinstance(out, Exception):
+                done[key] = out
+            else:
+                cols, chosen, seconds = done[key]
+                done[key] = ({**cols, **out}, chosen, seconds + share)
+    rows = {}
+    for p in batch:
+        result = done[p.key]
+        seconds = 0.0 if isinstance(result, Exception) else result[2]
+
+        def work(result=result):
+            if isinstance(result, Exception):
+                raise result
+            return result[0], result[1]
+
+        row = _base_row(p, task, ds, extras)
+        rows[p.key] = _finish(row, results_dir, time.perf_counter() - seconds, work, save)
+    return rows

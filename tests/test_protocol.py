@@ -29,8 +29,8 @@ def config(*overrides: str) -> dict:
 @pytest.fixture(scope="module")
 def digits_group():
     ds = data.load("digits")
-    return clf.prepare_group(ds, budget=100, seed=0, model_cfg={"name": "mlp", "hidden_units": 128},
-                             train_cfg=RECIPE, warm_start_frac=0.2,
+    engine = clf.engine_for(ds, {"name": "mlp", "hidden_units": 128}, RECIPE)
+    return clf.prepare_group(ds, budget=100, seed=0, engine=engine, warm_start_frac=0.2,
                              needs={"embeddings", "probs"})
 
 
@@ -57,24 +57,23 @@ def test_selection_invariants_on_a_real_group(digits_group, name):
 
 
 def test_loss_oracle_queries_only_the_centers(digits_group, monkeypatch):
-    from coreset_bench import models
-
     queried = []
-    original = models.per_example_loss
+    original = digits_group.engine.per_example_loss
 
     def counting(model, x, y, **kw):
         queried.append(len(x))
         return original(model, x, y, **kw)
 
-    monkeypatch.setattr(models, "per_example_loss", counting)
+    monkeypatch.setattr(digits_group.engine, "per_example_loss", counting)
     sel = clf.select(digits_group, samplers.get("loss"), sampler_params("loss"))
     assert queried == [20] and sel.n_inferences == 20  # k'' = round(0.2 * 100)
 
 
 def test_the_warm_start_is_shared_across_samplers_and_differs_across_seeds():
     ds = data.load("digits")
-    warm = [clf.prepare_group(ds, budget=50, seed=s, model_cfg={"name": "mlp"}, train_cfg=RECIPE,
-                              warm_start_frac=0.2, needs=set()).warm for s in (0, 0, 1)]
+    engine = clf.engine_for(ds, {"name": "mlp"}, RECIPE)
+    warm = [clf.prepare_group(ds, budget=50, seed=s, engine=engine, warm_start_frac=0.2,
+                              needs=set()).warm for s in (0, 0, 1)]
     np.testing.assert_array_equal(warm[0], warm[1])
     assert not np.array_equal(warm[0], warm[2])
 

@@ -10,29 +10,40 @@ batch 32, 10 epochs, sparse categorical cross-entropy) comes from the ``train`` 
 Seeds: each build and each fit calls ``keras.utils.set_random_seed`` with a seed derived for
 that component, at run time (never at import).
 
-Keras stays backend-agnostic except for ``per_example_grad_sqnorm``, which needs per-example
-gradients and is written for the TensorFlow backend.
+These functions are the reference engine, ``keras_fit``: one model at a time through Keras'
+``fit`` / ``evaluate``, on whichever backend is active. ``per_example_grad_sqnorm`` needs
+per-example gradients and has a TensorFlow and a JAX version. The ``vmap`` engine
+(``models.vmap``) trains many models of one of these architectures at once; ``models.engines``
+chooses between them. Keras is imported lazily, after ``backend.activate`` picked the job's
+backend (a bare import of this module loads no framework).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Mapping, Sequence
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..config import MODELS_BY_TASK  # noqa: E402
-from ..errors import ConfigError  # noqa: E402
+from ..config import MODELS_BY_TASK
+from ..errors import ConfigError
+from . import backend
 
 MODELS = MODELS_BY_TASK["classification"]
 EMBEDDING = "embedding"
 
 
-def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128) -> keras.Model:
+def _keras():
+    """The keras module of the active backend (activating the environment's, default
+    tensorflow, if no job chose one yet)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    return backend.activate(os.environ.get("KERAS_BACKEND", "tensorflow"))
+
+
+def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128):
+    keras = _keras()
     inputs = keras.Input(shape=tuple(input_shape))
     h = keras.layers.Flatten()(inputs)
     h = keras.layers.Dense(hidden_units, activation="relu", name=EMBEDDING)(h)
@@ -41,7 +52,8 @@ def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128) 
 
 
 def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int] = (32, 64, 64),
-         kernel_size: int = 3, dense_units: Sequence[int] = (128, 64)) -> keras.Model:
+         kernel_size: int = 3, dense_units: Sequence[int] = (128, 64)):
+    keras = _keras()
     inputs = keras.Input(shape=tuple(input_shape))
     h = inputs
     for i, filters in enumerate(conv_filters):
@@ -57,8 +69,9 @@ def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[in
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
-          **params: Any) -> keras.Model:
-    """A fresh, seeded, uncompiled model ``name`` (``params``: the model config's keys)."""
+          **params: Any):
+    """A fresh, seeded, uncompiled ``keras.Model`` ``name`` (``params``: the model config's keys)."""
+    keras = _keras()
     builders = {"mlp": _mlp, "cnn": _cnn}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")
@@ -82,9 +95,10 @@ def check_recipe(recipe: Mapping[str, Any]) -> None:
         raise ConfigError(f"train.learning_rate={lr!r} must be a positive number")
 
 
-def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, Any], *,
-        seed: int, sample_weight: np.ndarray | None = None) -> keras.Model:
+def fit(model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, Any], *,
+        seed: int, sample_weight: np.ndarray | None = None):
     """Compile and train ``model`` with the recipe (Adam, learning rate, batch size, epochs)."""
+    keras = _keras()
     check_recipe(recipe)
     keras.utils.set_random_seed(seed)
     model.compile(
@@ -98,9 +112,10 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, A
     return model
 
 
-def embed(model: keras.Model, x: np.ndarray, *, with_probs: bool = False,
+def embed(model, x: np.ndarray, *, with_probs: bool = False,
           batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray | None]:
     """Last-hidden-layer embeddings of ``x`` (and softmax probabilities if asked), one pass."""
+    keras = _keras()
     emb_layer = model.get_layer(EMBEDDING)
     outputs = [emb_layer.output, model.output] if with_probs else [emb_layer.output]
     probe = keras.Model(model.input, outputs)
@@ -115,9 +130,10 @@ def embed(model: keras.Model, x: np.ndarray, *, with_probs: bool = False,
     return embeddings, (np.concatenate(logits).astype(np.float64) if with_probs else None)
 
 
-def per_example_loss(model: keras.Model, x: np.ndarray, y: np.ndarray,
+def per_example_loss(model, x: np.ndarray, y: np.ndarray,
                      batch_size: int = 2048) -> np.ndarray:
     """Cross-entropy of ``model`` on each example (one inference per example)."""
+    keras = _keras()
     out = []
     for start in range(0, len(x), batch_size):
         logits = model(x[start:start + batch_size], training=False)
@@ -127,12 +143,14 @@ def per_example_loss(model: keras.Model, x: np.ndarray, y: np.ndarray,
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def per_example_grad_sqnorm(model: keras.Model, x: np.ndarray, y: np.ndarray,
+def per_example_grad_sqnorm(model, x: np.ndarray, y: np.ndarray,
                             chunk: int = 64) -> np.ndarray:
     """||grad_theta L(y_i, model(x_i))||_2^2 over all trainable parameters, per example."""
-    if keras.backend.backend() != "tensorflow":
-        raise ConfigError("sampler=grad needs KERAS_BACKEND=tensorflow (per-example gradients)")
-    import tensorflow as tf
+    keras = _keras()
+    if keras.backend.backend() != "tensorflow":  # the jax version: models.vmap.Arch.grad_sqnorm
+        raise ConfigError("per_example_grad_sqnorm is the TensorFlow version; on jax use the "
+                          "engine's grad_sqnorm")
+    tf = backend.import_tensorflow()
 
     variables = [v.value for v in model.trainable_variables]
 
@@ -150,7 +168,7 @@ def per_example_grad_sqnorm(model: keras.Model, x: np.ndarray, y: np.ndarray,
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray,
+def evaluate(model, x: np.ndarray, y: np.ndarray,
              batch_size: int = 2048) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` on (x, y)."""
     loss, acc = model.evaluate(x, y, batch_size=batch_size, verbose=0)

@@ -13,6 +13,10 @@ Steps 1-3 depend only on (dataset, seed, k), never on the sampler: they form a `
 several samplers can share (the paired design). Each component draws from its own seeded
 stream (``seeding.rng_for``), so every sampler of a group sees the same warm start and the
 same initial weights of the final model.
+
+Models are trained, queried and evaluated by an engine (``models.engines``): ``keras_fit``
+trains one model at a time, ``vmap`` trains the final models of every sampler of a group
+together (step 5 takes all the group's selections at once).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from .. import models
 from ..data import Dataset
+from ..models.engines import FitSpec
 from ..errors import ConfigError
 from ..samplers import Inputs, SamplerSpec, Selection
 from ..seeding import int_seed_for, rng_for
@@ -63,16 +68,25 @@ class Group:
     seed: int
     warm: np.ndarray        # pool indices of the warm-start set (sorted)
     candidates: np.ndarray  # pool indices of everything else (sorted)
-    model: Any              # the trained warm-start model M0
+    model: Any              # the trained warm-start model M0 (a handle of ``engine``)
+    engine: Any = None      # models.engines object that trained M0 and trains the final models
     embeddings: np.ndarray | None = None  # (n_pool, d)
     probs: np.ndarray | None = None       # (n_candidates, C)
     timings: dict[str, float] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work samplers of the group share (clustering)
 
 
-def prepare_group(ds: Dataset, *, budget: int, seed: int, model_cfg: Mapping[str, Any],
-                  train_cfg: Mapping[str, Any], warm_start_frac: float,
-                  needs: set[str]) -> Group:
+def engine_for(ds: Dataset, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], *,
+               engine: str = "auto", backend: str = "auto"):
+    """The training engine for ``model_cfg`` on ``ds`` (``auto``: the model family's default)."""
+    from ..models import engines
+
+    engine, backend = engines.resolve(engine, backend, model_cfg["name"])
+    return engines.get(engine, backend, model_cfg, ds.x_pool.shape[1:], ds.num_classes, train_cfg)
+
+
+def prepare_group(ds: Dataset, *, budget: int, seed: int, engine: Any,
+                  warm_start_frac: float, needs: set[str]) -> Group:
     """Steps 1-3: warm-start set, M0, and the embeddings / probabilities ``needs`` asks for."""
     k_warm = warm_start_size(budget, ds.n_pool, warm_start_frac)
     warm = np.sort(rng_for(seed, "warm_start", budget).choice(ds.n_pool, k_warm, replace=False))
@@ -80,24 +94,21 @@ def prepare_group(ds: Dataset, *, budget: int, seed: int, model_cfg: Mapping[str
     timings = {}
 
     t0 = time.perf_counter()
-    model_cfg = dict(model_cfg)
-    m0 = models.build(model_cfg.pop("name"), ds.x_pool.shape[1:], ds.num_classes,
-                      seed=int_seed_for(seed, "warm_model", budget), **model_cfg)
-    models.fit(m0, ds.x_pool[warm], ds.y_pool[warm], train_cfg,
-               seed=int_seed_for(seed, "warm_fit", budget))
+    spec = FitSpec(warm, int_seed_for(seed, "warm_model", budget), int_seed_for(seed, "warm_fit", budget))
+    m0 = engine.train(ds.x_pool, ds.y_pool, [spec])[0]
     timings["warm_train"] = time.perf_counter() - t0
     log.info("stage=warm_train k_warm=%d seconds=%.2f", k_warm, timings["warm_train"])
 
-    group = Group(ds, budget, seed, warm, candidates, m0, timings=timings)
+    group = Group(ds, budget, seed, warm, candidates, m0, engine=engine, timings=timings)
     if "embeddings" in needs:
         t0 = time.perf_counter()
-        group.embeddings, _ = models.embed(m0, ds.x_pool)
+        group.embeddings, _ = engine.embed(m0, ds.x_pool)
         timings["embed"] = time.perf_counter() - t0
         log.info("stage=embed n=%d seconds=%.2f", ds.n_pool, timings["embed"])
     if "probs" in needs:
         # The model's outputs on every candidate: these are the sampler's model queries.
         t0 = time.perf_counter()
-        _, group.probs = models.embed(m0, ds.x_pool[candidates], with_probs=True)
+        _, group.probs = engine.embed(m0, ds.x_pool[candidates], with_probs=True)
         timings["query"] = time.perf_counter() - t0
         log.info("stage=query n=%d seconds=%.2f", len(candidates), timings["query"])
     return group
@@ -108,11 +119,12 @@ def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
     oracle = None
     if "loss_oracle" in spec.needs:
         def oracle(idx: np.ndarray) -> np.ndarray:
-            return models.per_example_loss(group.model, ds.x_pool[cand[idx]], ds.y_pool[cand[idx]])
+            return group.engine.per_example_loss(group.model, ds.x_pool[cand[idx]],
+                                                 ds.y_pool[cand[idx]])
     elif "grad_oracle" in spec.needs:
         def oracle(idx: np.ndarray) -> np.ndarray:
-            return models.per_example_grad_sqnorm(group.model, ds.x_pool[cand[idx]],
-                                                  ds.y_pool[cand[idx]])
+            return group.engine.grad_sqnorm(group.model, ds.x_pool[cand[idx]],
+                                            ds.y_pool[cand[idx]])
     emb = group.embeddings
     return Inputs(
         n_candidates=len(cand), budget=group.budget, n_warm=len(group.warm),
@@ -154,10 +166,9 @@ def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Select
     return sel
 
 
-def train_and_evaluate(group: Group, selection: Selection, *, model_cfg: Mapping[str, Any],
-                       train_cfg: Mapping[str, Any]) -> dict[str, float]:
-    """Step 5: a fresh model on warm start + selection, evaluated on the evaluation split."""
-    ds = group.dataset
+def final_spec(group: Group, selection: Selection, train_cfg: Mapping[str, Any]) -> FitSpec:
+    """Step 5's training set: warm start + selection in canonical (sorted) order, the optional
+    importance weights, and the seeds every sampler of the group shares."""
     chosen = np.concatenate([group.warm, selection.indices])
     weights = None
     if train_cfg.get("weighted", False):
@@ -166,31 +177,32 @@ def train_and_evaluate(group: Group, selection: Selection, *, model_cfg: Mapping
             w[len(group.warm):] = selection.weights
         weights = w / w.mean()
     order = np.argsort(chosen, kind="stable")  # canonical order: the fit's shuffle then decides
-    chosen = chosen[order]
-    weights = None if weights is None else weights[order]
+    return FitSpec(chosen[order], int_seed_for(group.seed, "final_model", group.budget),
+                   int_seed_for(group.seed, "final_fit", group.budget),
+                   None if weights is None else weights[order])
 
-    out = {}
+
+def train_and_evaluate(group: Group, selections: list[Selection], *,
+                       train_cfg: Mapping[str, Any]) -> list[dict[str, float]]:
+    """Step 5 for every selection at once: fresh models on warm start + selection, evaluated on
+    the evaluation split. The engine may train them together; each row reports its share of
+    the training and evaluation time (the total divided by the number of models)."""
+    ds, n = group.dataset, len(selections)
+    specs = [final_spec(group, sel, train_cfg) for sel in selections]
     t0 = time.perf_counter()
-    model_cfg = dict(model_cfg)
-    model = models.build(model_cfg.pop("name"), ds.x_pool.shape[1:], ds.num_classes,
-                         seed=int_seed_for(group.seed, "final_model", group.budget), **model_cfg)
-    models.fit(model, ds.x_pool[chosen], ds.y_pool[chosen], train_cfg,
-               seed=int_seed_for(group.seed, "final_fit", group.budget), sample_weight=weights)
-    out["time_final_train"] = time.perf_counter() - t0
+    trained = group.engine.train(ds.x_pool, ds.y_pool, specs)
+    t_train = (time.perf_counter() - t0) / n
     t0 = time.perf_counter()
-    out["accuracy"], out["loss"] = models.evaluate(model, ds.x_eval, ds.y_eval)
-    out["time_eval"] = time.perf_counter() - t0
-    return out
+    scores = group.engine.evaluate(trained, ds.x_eval, ds.y_eval)
+    t_eval = (time.perf_counter() - t0) / n
+    return [{"accuracy": acc, "loss": loss, "time_final_train": t_train, "time_eval": t_eval,
+             "n_models_trained_together": n} for acc, loss in scores]
 
 
-def run_in_group(group: Group, spec: SamplerSpec, params: Mapping[str, Any], *,
-                 model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any]
-                 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Steps 4-5 for one sampler on a prepared group; returns the row's columns and the k chosen
-    pool indices. The group's timings are attributed as the sampler would have paid them alone:
-    the warm start always, the embedding and the probability pass only if it needs them."""
-    sel = select(group, spec, params)
-    out: dict[str, Any] = train_and_evaluate(group, sel, model_cfg=model_cfg, train_cfg=train_cfg)
+def selection_columns(group: Group, spec: SamplerSpec, sel: Selection) -> dict[str, Any]:
+    """The row's columns of step 4. The group's timings are attributed as the sampler would
+    have paid them alone: the warm start always, the embedding and the probability pass only
+    if it needs them."""
     timings = {"warm_train": group.timings["warm_train"]}
     if "embeddings" in spec.needs:
         timings["embed"] = group.timings["embed"]
@@ -198,11 +210,20 @@ def run_in_group(group: Group, spec: SamplerSpec, params: Mapping[str, Any], *,
         timings["query"] = group.timings["query"]
     for stage, seconds in sel.timings.items():
         timings[stage] = timings.get(stage, 0.0) + seconds
-    out.update({f"time_{s}": float(timings.get(s, 0.0)) for s in STAGES
-                if s not in ("final_train", "eval")})
+    out: dict[str, Any] = {f"time_{s}": float(timings.get(s, 0.0)) for s in STAGES
+                           if s not in ("final_train", "eval")}
     out["time_selection"] = float(sum(timings.get(s, 0.0) for s in SELECTION_STAGES))
     out["n_inferences"] = int(sel.n_inferences)
     out["n_selected"] = int(len(sel.indices))
     out.update({f"sampler_info.{k}": v for k, v in sel.info.items()})
-    chosen = np.sort(np.concatenate([group.warm, sel.indices]))
-    return out, chosen
+    return out
+
+
+def run_in_group(group: Group, spec: SamplerSpec, params: Mapping[str, Any], *,
+                 train_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
+    """Steps 4-5 for one sampler on a prepared group; returns the row's columns and the k chosen
+    pool indices (``runner`` does the same for several samplers, training them together)."""
+    sel = select(group, spec, params)
+    out = selection_columns(group, spec, sel)
+    out.update(train_and_evaluate(group, [sel], train_cfg=train_cfg)[0])
+    return out, np.sort(np.concatenate([group.warm, sel.indices]))

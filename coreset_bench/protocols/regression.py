@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("cluster", "leverage", "query", "sample", "fit", "eval")
 # Keys of the top-level config that the regression track does not use (kept out of run keys).
-UNUSED_KEYS = ("train", "warm_start_frac")
+UNUSED_KEYS = ("train", "warm_start_frac", "engine", "backend")
 
 
 def r2_error(a: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
