@@ -1,8 +1,10 @@
 """Sensitivity sampling, Algorithm 1 of "Sensitivity Sampling for Coreset-Based Data Selection"
 as run in its section 5.2; shared by the ``loss`` and ``grad`` samplers.
 
-1. k''-means (scikit-learn KMeans) on the candidates' embeddings; each center is replaced by
-   its nearest candidate, distinct points (the set A).
+1. k''-means on the candidates' embeddings; each center is replaced by its nearest candidate,
+   distinct points (the set A). ``kmeans=fast`` (default): k-means++ seeding and Lloyd
+   iterations stopped when the inertia improves by less than ``kmeans_tol`` (``_kmeans``);
+   ``kmeans=sklearn``: scikit-learn's ``KMeans`` (the paper's, the reference).
 2. The model is queried only at A: l(a) for a in A (``oracle``).
 3. Every candidate e gets l~(e) = l(A(e)) + lambda * ||e - A(e)||^2, A(e) its nearest point of A.
 4. The remaining n_select - k'' points are drawn from the other candidates with probability
@@ -23,6 +25,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from ..errors import ConfigError
+from . import _kmeans
 from ._base import Selection, as_2d, balance_weight, check_n_select, nearest, squared_distances
 
 
@@ -75,12 +78,25 @@ def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator
     return np.concatenate([positive, fill]), p_fill
 
 
+KMEANS = ("fast", "sklearn")
+
+
 def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
-                   kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300) -> np.ndarray:
-    """Step 1: k-means on ``x``, each center snapped to a distinct row (indices into ``x``)."""
-    km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
-                random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
-    return snap_to_points(x, km.cluster_centers_.astype(x.dtype))
+                   kmeans: str = "fast", kmeans_n_init: int | str = "auto",
+                   kmeans_max_iter: int = 300, kmeans_tol: float = 5e-4,
+                   kmeans_trials: int = 1) -> tuple[np.ndarray, dict]:
+    """Step 1: k-means on ``x``, each center snapped to a distinct row (indices into ``x``);
+    also returns what the clustering reports (iterations, inertia)."""
+    if kmeans == "sklearn":
+        km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
+                    random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
+        centers, info = km.cluster_centers_, {"kmeans_iters": int(km.n_iter_),
+                                              "kmeans_inertia": float(km.inertia_)}
+    else:
+        centers, inertia, iters = _kmeans.kmeans(x, n_clusters, rng, max_iter=kmeans_max_iter,
+                                                 tol=kmeans_tol, n_local_trials=kmeans_trials)
+        info = {"kmeans_iters": iters, "kmeans_inertia": inertia}
+    return snap_to_points(x, np.asarray(centers, x.dtype)), info
 
 
 def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: float | str
@@ -97,8 +113,9 @@ def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: flo
 
 def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: int,
                          oracle: Callable[[np.ndarray], np.ndarray], lam: float | str = "auto",
-                         rng: np.random.Generator, kmeans_n_init: int | str = "auto",
-                         kmeans_max_iter: int = 300,
+                         rng: np.random.Generator, kmeans: str = "fast",
+                         kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300,
+                         kmeans_tol: float = 5e-4, kmeans_trials: int = 1,
                          cluster_rng: np.random.Generator | None = None,
                          memo: dict | None = None) -> Selection:
     """Algorithm 1 on candidate ``embeddings`` (m, d).
@@ -124,16 +141,17 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     if not 1 <= n_clusters <= n_select:
         raise ConfigError(f"n_clusters={n_clusters} must be between 1 and n_select={n_select}")
     timings = {}
-    key = ("kmeans", n_clusters, str(kmeans_n_init), kmeans_max_iter)
+    opts = dict(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
+                kmeans_tol=kmeans_tol, kmeans_trials=kmeans_trials)
+    key = ("kmeans", n_clusters, *map(str, opts.values()))
     if memo is not None and key in memo:
-        centers, timings["cluster"] = memo[key]  # the clustering's own cost, reported again
+        centers, km_info, timings["cluster"] = memo[key]  # its own cost, reported again
     else:
         t0 = time.perf_counter()
-        centers = cluster_points(x, n_clusters, cluster_rng or rng, kmeans_n_init=kmeans_n_init,
-                                 kmeans_max_iter=kmeans_max_iter)
+        centers, km_info = cluster_points(x, n_clusters, cluster_rng or rng, **opts)
         timings["cluster"] = time.perf_counter() - t0
         if memo is not None:
-            memo[key] = (centers, timings["cluster"])
+            memo[key] = (centers, km_info, timings["cluster"])
 
     t0 = time.perf_counter()
     losses = np.asarray(oracle(centers), dtype=np.float64)
@@ -153,7 +171,8 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     weights = np.concatenate([np.ones(n_clusters), 1.0 / (max(n_rest, 1) * p[drawn])])
     timings["sample"] = time.perf_counter() - t0
     return Selection(indices=indices, weights=weights, n_inferences=n_clusters, timings=timings,
-                     info={"lambda": lam_used, "n_clusters": n_clusters, "kmeans_cost": cost})
+                     info={"lambda": lam_used, "n_clusters": n_clusters, "kmeans_cost": cost,
+                           **km_info})
 
 
 def n_clusters_for(budget: int, cluster_frac: float) -> int:
@@ -162,8 +181,18 @@ def n_clusters_for(budget: int, cluster_frac: float) -> int:
 
 
 def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
-             **_: object) -> None:
-    """Reject, before any training, budgets for which Algorithm 1 has no valid k''."""
+             kmeans: str = "fast", kmeans_tol: float = 5e-4, kmeans_trials: int = 1,
+             kmeans_max_iter: int = 300, **_: object) -> None:
+    """Reject, before any training, budgets for which Algorithm 1 has no valid k'' and bad
+    k-means options."""
+    if kmeans not in KMEANS:
+        raise ConfigError(f"sampler.kmeans={kmeans!r} is not valid; valid choices: {', '.join(KMEANS)}")
+    if not isinstance(kmeans_tol, (int, float)) or isinstance(kmeans_tol, bool) or kmeans_tol < 0:
+        raise ConfigError(f"sampler.kmeans_tol={kmeans_tol!r} must be a number >= 0")
+    for key, value, low in (("kmeans_trials", kmeans_trials, 0),
+                            ("kmeans_max_iter", kmeans_max_iter, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"sampler.{key}={value!r} must be an integer >= {low}")
     if not 0 < cluster_frac < 1:
         raise ConfigError(f"sampler.cluster_frac={cluster_frac} must be in (0, 1)")
     k2 = n_clusters_for(budget, cluster_frac)
@@ -178,13 +207,15 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
 
 
 def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
-           lam: float | str = "auto", kmeans_n_init: int | str = "auto",
-           kmeans_max_iter: int = 300) -> Selection:
+           lam: float | str = "auto", kmeans: str = "fast", kmeans_n_init: int | str = "auto",
+           kmeans_max_iter: int = 300, kmeans_tol: float = 5e-4, kmeans_trials: int = 1
+           ) -> Selection:
     """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1; the
     clustering is seeded by the group, so ``loss`` and ``grad`` of a group share it."""
     cluster_rng = (np.random.default_rng([inputs.group_seed, 1])
                    if inputs.group_seed is not None else None)
     return sensitivity_sampling(
         inputs.embeddings, n_select, n_clusters=n_clusters_for(inputs.budget, cluster_frac),
-        oracle=inputs.oracle, lam=lam, rng=rng, kmeans_n_init=kmeans_n_init,
-        kmeans_max_iter=kmeans_max_iter, cluster_rng=cluster_rng, memo=inputs.memo)
+        oracle=inputs.oracle, lam=lam, rng=rng, kmeans=kmeans, kmeans_n_init=kmeans_n_init,
+        kmeans_max_iter=kmeans_max_iter, kmeans_tol=kmeans_tol, kmeans_trials=kmeans_trials,
+        cluster_rng=cluster_rng, memo=inputs.memo)

@@ -2,8 +2,13 @@
 Networks: A Core-Set Approach", ICLR 2018), the paper's [SS18] baseline.
 
 Farthest-first traversal on the embeddings, starting from the warm-start points as centers.
-Memory is O(n): one running vector of each candidate's squared distance to its nearest center,
-updated with one matrix-vector product per pick (never a budget x n distance matrix).
+Memory is O(n): each candidate's nearest center and squared distance to it (never a budget x n
+distance matrix).
+
+``kcenter_greedy`` updates those distances with the triangle-inequality pruning of
+``_centers`` (float32 data, float64 sums): after each pick it reads only the candidates the new
+center can be nearer to, about 2-10% of them on MNIST embeddings, and picks the same points as
+``kcenter_greedy_reference`` (one float64 pass over all candidates per pick), up to exact ties.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ import time
 import numpy as np
 
 from ._base import SamplerSpec, Selection, as_2d, check_n_select, squared_distances
+from ._centers import Centers
 
 
 def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
-                   initial_centers: np.ndarray | None, rng: np.random.Generator,
-                   chunk: int = 256) -> Selection:
+                   initial_centers: np.ndarray | None, rng: np.random.Generator) -> Selection:
     """Greedy k-center on ``embeddings`` (m, d) given ``initial_centers`` (k', d).
 
     Each step picks the candidate farthest from every center chosen so far (ties: lowest
@@ -28,7 +33,42 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
     -------
     Selection
         ``n_select`` distinct indices into ``embeddings``, in pick order; no inference used.
+        ``info["distance_fraction"]``: distance computations per pick over the candidates.
     """
+    x = as_2d("embeddings", embeddings)
+    check_n_select(n_select, len(x))
+    t0 = time.perf_counter()
+    init = None
+    if initial_centers is not None and len(initial_centers):
+        init = as_2d("initial_centers", initial_centers)
+        if init.shape[1] != x.shape[1]:
+            raise ValueError(f"initial_centers have {init.shape[1]} dims, embeddings {x.shape[1]}")
+    state = Centers(x, (0 if init is None else len(init)) + n_select)
+    if init is not None:
+        state.bulk(init)
+    read0 = state.read
+    picked = np.zeros(len(x), dtype=bool)
+    picks = np.empty(n_select, dtype=np.int64)
+    for t in range(n_select):
+        if state.m == 0:
+            i = int(rng.integers(len(x)))
+        else:
+            i = state.farthest()
+            if picked[i]:  # every candidate left is at distance 0 (duplicates): lowest index
+                i = int(np.flatnonzero(~picked)[0])
+        picks[t] = i
+        picked[i] = True
+        state.add(state.x[i])
+    frac = (state.read - read0) / max(n_select * len(x), 1)
+    return Selection(indices=picks, timings={"sample": time.perf_counter() - t0},
+                     info={"distance_fraction": float(frac)})
+
+
+def kcenter_greedy_reference(embeddings: np.ndarray, n_select: int, *,
+                   initial_centers: np.ndarray | None, rng: np.random.Generator,
+                   chunk: int = 256) -> Selection:
+    """The plain float64 version of ``kcenter_greedy`` (one pass over all candidates per pick),
+    kept to check it and to benchmark it (``coreset-bench bench engine``)."""
     x = as_2d("embeddings", embeddings).astype(np.float64, copy=False)
     check_n_select(n_select, len(x))
     t0 = time.perf_counter()
