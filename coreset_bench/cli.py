@@ -25,6 +25,10 @@ commands:
   bench sweep [project=true|false]
                            sweep throughput: 1 vs 2 workers, shared vs per-sampler warm start,
                            and the projected wall time of the full MNIST Figure 2 sweep
+  bench engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
+                           the vectorized engine vs the reference paths, side by side: training
+                           per model (vmap/jax vs keras_fit/tensorflow), k-means vs scikit-learn
+                           (time, inertia), k-center vs float64 reference and bandwidth bound
 
 Data is read from $CORESET_BENCH_DATA (default ~/.cache/coreset-bench/data).
 """
@@ -175,8 +179,29 @@ def cmd_bench(args: list[str]) -> int:
     from . import bench
     from .errors import UserError
 
-    if not args or args[0] not in ("table1", "sweep"):
-        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep")
+    if not args or args[0] not in ("table1", "sweep", "engine"):
+        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep, engine")
+    if args[0] == "engine":
+        from . import bench_engine
+
+        spec = {"k_train": "INT", "k_cluster": "INT", "k_center": "INT", "seeds": "INT",
+                "cnn": "true|false"}
+        try:
+            opts = _key_values(args[1:], spec)
+            for key, value in opts.items():
+                if key == "cnn":
+                    if value not in ("true", "false"):
+                        raise ValueError(f"cnn={value!r} is not valid; valid: true, false")
+                elif not value.isdigit() or int(value) < 1:
+                    raise ValueError(f"{key}={value!r} must be a positive integer")
+        except ValueError as exc:
+            return _fail(str(exc))
+        kwargs = {k: (v == "true") if k == "cnn" else int(v) for k, v in opts.items()}
+        try:
+            bench_engine.run(**kwargs)
+        except UserError as exc:
+            return _fail(str(exc))
+        return 0
     if args[0] == "sweep":
         try:
             opts = _key_values(args[1:], {"project": "true|false"})
