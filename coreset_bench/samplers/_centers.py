@@ -6,7 +6,7 @@ to its nearest center. The plain way reads all n points (n * d floats) per added
 is memory-bound. Here every point p remembers its nearest center a(p) and squared distance
 dist[p]. When a candidate center c is tried, p cannot get closer to c than to a(p) if
 ||c - C_a(p)|| >= 2 ||p - C_a(p)|| (Elkan 2003, Lemma 1), so only the points with
-dist[p] > ||c - C_a(p)||^2 / 4 are read; the test itself is a sequential pass over two small
+dist[p] > ||c - C_a(p)||^2 / 4 and (||p|| - ||c||)^2 < dist[p] are read; the tests is a sequential pass over two small
 arrays (16 bytes per point instead of 4 d). The result is exact: the same nearest centers and
 distances as the full pass.
 
@@ -37,6 +37,16 @@ def _sqdist(x, i, c):
 
 
 @njit(cache=True, fastmath=_FM)
+def _sqdist32(x, i, c):
+    """float32 sums: only to rank candidate centers (k-means++'s greedy trials), never stored."""
+    s = np.float32(0.0)
+    for t in range(x.shape[1]):
+        diff = x[i, t] - c[t]
+        s += diff * diff
+    return s
+
+
+@njit(cache=True, fastmath=_FM)
 def _quarter_gaps2(centers, m, c):
     """||c - C_j||^2 / 4 for the first m centers."""
     out = np.empty(m)
@@ -49,14 +59,23 @@ def _quarter_gaps2(centers, m, c):
     return out
 
 
+@njit(cache=True, fastmath=_FM)
+def _norm(c):
+    s = 0.0
+    for t in range(len(c)):
+        s += np.float64(c[t]) * np.float64(c[t])
+    return np.sqrt(s)
+
+
 @njit(cache=True)
-def try_center(x, centers, m, c, dist, assign):
+def try_center(x, norms, centers, m, c, dist, assign):
     """Sum over points of max(0, dist_p - ||p - c||^2): how much ``c`` would lower the total
     squared distance (k-means++'s potential), reading only the points that can move."""
     q = _quarter_gaps2(centers, m, c)
+    cn = _norm(c)
     gain = 0.0
     for p in range(len(dist)):
-        if dist[p] > q[assign[p]]:
+        if dist[p] > q[assign[p]] and (norms[p] - cn) ** 2 < dist[p]:
             d = _sqdist(x, p, c)
             if d < dist[p]:
                 gain += dist[p] - d
@@ -64,42 +83,46 @@ def try_center(x, centers, m, c, dist, assign):
 
 
 @njit(cache=True)
-def try_centers(x, centers, m, cands, dist, assign):
+def try_centers(x, norms, centers, m, cands, dist, assign):
     """``try_center`` for several candidates in one pass (each point read once for all)."""
     k = len(cands)
     q = np.empty((k, m))
     for t in range(k):
         q[t] = _quarter_gaps2(centers, m, cands[t])
+    cn = np.empty(k)
+    for t in range(k):
+        cn[t] = _norm(cands[t])
     gains = np.zeros(k)
     for p in range(len(dist)):
         a = assign[p]
         for t in range(k):
-            if dist[p] > q[t, a]:
-                d = _sqdist(x, p, cands[t])
+            if dist[p] > q[t, a] and (norms[p] - cn[t]) ** 2 < dist[p]:
+                d = _sqdist32(x, p, cands[t])
                 if d < dist[p]:
                     gains[t] += dist[p] - d
     return gains
 
 
 @njit(cache=True)
-def add_center(x, centers, m, c, dist, assign):
+def add_center(x, norms, index, centers, m, c, dist, assign):
     """Make ``c`` center number ``m`` (sets ``centers[m]``) and move the points it is nearest
-    to. Returns (points read, index of the point now farthest from its center, lowest index
-    among ties)."""
+    to. Returns (points read, position of the point now farthest from its center; among ties
+    the one with the lowest ``index``)."""
     for t in range(x.shape[1]):
         centers[m, t] = c[t]
     q = _quarter_gaps2(centers, m, c)
+    cn = _norm(c)
     read = 0
     far = -1
     top = -1.0
     for p in range(len(dist)):
-        if dist[p] > q[assign[p]]:
+        if dist[p] > q[assign[p]] and (norms[p] - cn) ** 2 < dist[p]:
             read += 1
             d = _sqdist(x, p, c)
             if d < dist[p]:
                 dist[p] = d
                 assign[p] = m
-        if dist[p] > top:
+        if dist[p] > top or (dist[p] == top and index[p] < index[far]):
             top = dist[p]
             far = p
     return read, far
@@ -112,15 +135,22 @@ def _exact_dist(x, centers, assign, out):
 
 
 class Centers:
-    """n points (float32, (n, d)) and a growing set of at most ``capacity`` centers."""
+    """n points (float32, (n, d)) and a growing set of at most ``capacity`` centers.
+
+    ``reorder()`` stores the points grouped by nearest center (positions != original indices:
+    ``index[pos]`` is the original index): the points one new center reads are then mostly
+    neighbours in memory, which halves the cost of a k-center pick here (the reads are
+    latency-bound gathers otherwise)."""
 
     def __init__(self, x: np.ndarray, capacity: int):
         self.x = np.ascontiguousarray(x, dtype=np.float32)
+        self.norms = np.sqrt(np.einsum("ij,ij->i", self.x.astype(np.float64), self.x.astype(np.float64)))
         n, d = self.x.shape
         self.centers = np.zeros((max(capacity, 1), d), np.float32)
         self.m = 0
         self.dist = np.full(n, np.inf)
         self.assign = np.zeros(n, np.int64)
+        self.index = np.arange(n, dtype=np.int64)
         self.far = 0
         self.read = 0  # distance computations so far (the plain method does n per center)
 
@@ -133,7 +163,7 @@ class Centers:
             self.bulk(np.asarray(c)[None, :])
             return
         self._check(1)
-        read, self.far = add_center(self.x, self.centers, self.m, np.asarray(c, np.float32),
+        read, self.far = add_center(self.x, self.norms, self.index, self.centers, self.m, np.asarray(c, np.float32),
                                     self.dist, self.assign)
         self.read += read
         self.m += 1
@@ -154,19 +184,31 @@ class Centers:
             self.assign[s:s + chunk] = d.argmin(axis=1)
         self.m = new_m
         _exact_dist(self.x, self.centers, self.assign, self.dist)
-        self.far = int(np.argmax(self.dist)) if len(self.dist) else 0
+        top = self.dist.max() if len(self.dist) else 0.0
+        self.far = int(np.flatnonzero(self.dist == top)[np.argmin(self.index[self.dist == top])]) \
+            if len(self.dist) else 0
         self.read += len(self.x) * len(centers)
+
+    def reorder(self) -> None:
+        """Group the points by nearest center in memory (see the class docstring)."""
+        order = np.argsort(self.assign, kind="stable")
+        for name in ("x", "norms", "dist", "assign", "index"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
+        top = self.dist.max() if len(self.dist) else 0.0
+        self.far = int(np.flatnonzero(self.dist == top)[np.argmin(self.index[self.dist == top])]) \
+            if len(self.dist) else 0
 
     def gain(self, c: np.ndarray) -> float:
         """How much adding ``c`` would lower sum(dist) (nothing is changed)."""
-        return try_center(self.x, self.centers, self.m, np.asarray(c, np.float32), self.dist,
+        return try_center(self.x, self.norms, self.centers, self.m, np.asarray(c, np.float32), self.dist,
                           self.assign)
 
     def gains(self, cands: np.ndarray) -> np.ndarray:
         """``gain`` of each row of ``cands``, in one pass over the points."""
-        return try_centers(self.x, self.centers, self.m, np.ascontiguousarray(cands, np.float32),
+        return try_centers(self.x, self.norms, self.centers, self.m, np.ascontiguousarray(cands, np.float32),
                            self.dist, self.assign)
 
     def farthest(self) -> int:
-        """Index of the point farthest from its nearest center (lowest index among ties)."""
+        """Position of the point farthest from its nearest center (lowest original index among
+        ties); ``index[pos]`` is its original index, ``x[pos]`` its vector."""
         return int(self.far)

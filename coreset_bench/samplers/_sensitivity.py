@@ -2,9 +2,10 @@
 as run in its section 5.2; shared by the ``loss`` and ``grad`` samplers.
 
 1. k''-means on the candidates' embeddings; each center is replaced by its nearest candidate,
-   distinct points (the set A). ``kmeans=fast`` (default): k-means++ seeding and Lloyd
-   iterations stopped when the inertia improves by less than ``kmeans_tol`` (``_kmeans``);
-   ``kmeans=sklearn``: scikit-learn's ``KMeans`` (the paper's, the reference).
+   distinct points (the set A). ``kmeans=fast`` (default): k-means++ seeding (pruned, exact)
+   and at most ``lloyd_iters`` Lloyd iterations (``_kmeans``); ``kmeans=sklearn``:
+   scikit-learn's ``KMeans`` with ``kmeans_n_init`` / ``kmeans_max_iter`` (the paper's, the
+   reference). Both run on one thread.
 2. The model is queried only at A: l(a) for a in A (``oracle``).
 3. Every candidate e gets l~(e) = l(A(e)) + lambda * ||e - A(e)||^2, A(e) its nearest point of A.
 4. The remaining n_select - k'' points are drawn from the other candidates with probability
@@ -23,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError
 from . import _kmeans
@@ -83,18 +85,19 @@ KMEANS = ("fast", "sklearn")
 
 def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
                    kmeans: str = "fast", kmeans_n_init: int | str = "auto",
-                   kmeans_max_iter: int = 300, kmeans_tol: float = 5e-4,
-                   kmeans_trials: int = 1) -> tuple[np.ndarray, dict]:
+                   kmeans_max_iter: int = 300, lloyd_iters: int = 20,
+                   kmeans_trials: int = 0) -> tuple[np.ndarray, dict]:
     """Step 1: k-means on ``x``, each center snapped to a distinct row (indices into ``x``);
     also returns what the clustering reports (iterations, inertia)."""
     if kmeans == "sklearn":
-        km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
-                    random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
+        with threadpool_limits(1):
+            km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
+                        random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
         centers, info = km.cluster_centers_, {"kmeans_iters": int(km.n_iter_),
                                               "kmeans_inertia": float(km.inertia_)}
     else:
-        centers, inertia, iters = _kmeans.kmeans(x, n_clusters, rng, max_iter=kmeans_max_iter,
-                                                 tol=kmeans_tol, n_local_trials=kmeans_trials)
+        centers, inertia, iters = _kmeans.kmeans(x, n_clusters, rng, iters=lloyd_iters,
+                                                 n_local_trials=kmeans_trials)
         info = {"kmeans_iters": iters, "kmeans_inertia": inertia}
     return snap_to_points(x, np.asarray(centers, x.dtype)), info
 
@@ -115,7 +118,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
                          oracle: Callable[[np.ndarray], np.ndarray], lam: float | str = "auto",
                          rng: np.random.Generator, kmeans: str = "fast",
                          kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300,
-                         kmeans_tol: float = 5e-4, kmeans_trials: int = 1,
+                         lloyd_iters: int = 20, kmeans_trials: int = 0,
                          cluster_rng: np.random.Generator | None = None,
                          memo: dict | None = None) -> Selection:
     """Algorithm 1 on candidate ``embeddings`` (m, d).
@@ -142,7 +145,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
         raise ConfigError(f"n_clusters={n_clusters} must be between 1 and n_select={n_select}")
     timings = {}
     opts = dict(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
-                kmeans_tol=kmeans_tol, kmeans_trials=kmeans_trials)
+                lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials)
     key = ("kmeans", n_clusters, *map(str, opts.values()))
     if memo is not None and key in memo:
         centers, km_info, timings["cluster"] = memo[key]  # its own cost, reported again
@@ -181,15 +184,13 @@ def n_clusters_for(budget: int, cluster_frac: float) -> int:
 
 
 def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
-             kmeans: str = "fast", kmeans_tol: float = 5e-4, kmeans_trials: int = 1,
+             kmeans: str = "fast", lloyd_iters: int = 20, kmeans_trials: int = 0,
              kmeans_max_iter: int = 300, **_: object) -> None:
     """Reject, before any training, budgets for which Algorithm 1 has no valid k'' and bad
     k-means options."""
     if kmeans not in KMEANS:
         raise ConfigError(f"sampler.kmeans={kmeans!r} is not valid; valid choices: {', '.join(KMEANS)}")
-    if not isinstance(kmeans_tol, (int, float)) or isinstance(kmeans_tol, bool) or kmeans_tol < 0:
-        raise ConfigError(f"sampler.kmeans_tol={kmeans_tol!r} must be a number >= 0")
-    for key, value, low in (("kmeans_trials", kmeans_trials, 0),
+    for key, value, low in (("kmeans_trials", kmeans_trials, 0), ("lloyd_iters", lloyd_iters, 1),
                             ("kmeans_max_iter", kmeans_max_iter, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"sampler.{key}={value!r} must be an integer >= {low}")
@@ -208,7 +209,7 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
 
 def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
            lam: float | str = "auto", kmeans: str = "fast", kmeans_n_init: int | str = "auto",
-           kmeans_max_iter: int = 300, kmeans_tol: float = 5e-4, kmeans_trials: int = 1
+           kmeans_max_iter: int = 300, lloyd_iters: int = 20, kmeans_trials: int = 0
            ) -> Selection:
     """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1; the
     clustering is seeded by the group, so ``loss`` and ``grad`` of a group share it."""
@@ -217,5 +218,5 @@ def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: flo
     return sensitivity_sampling(
         inputs.embeddings, n_select, n_clusters=n_clusters_for(inputs.budget, cluster_frac),
         oracle=inputs.oracle, lam=lam, rng=rng, kmeans=kmeans, kmeans_n_init=kmeans_n_init,
-        kmeans_max_iter=kmeans_max_iter, kmeans_tol=kmeans_tol, kmeans_trials=kmeans_trials,
+        kmeans_max_iter=kmeans_max_iter, lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials,
         cluster_rng=cluster_rng, memo=inputs.memo)

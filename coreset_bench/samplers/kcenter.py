@@ -46,19 +46,23 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
     state = Centers(x, (0 if init is None else len(init)) + n_select)
     if init is not None:
         state.bulk(init)
+        state.reorder()
     read0 = state.read
     picked = np.zeros(len(x), dtype=bool)
     picks = np.empty(n_select, dtype=np.int64)
     for t in range(n_select):
         if state.m == 0:
             i = int(rng.integers(len(x)))
+            pos = i
         else:
-            i = state.farthest()
+            pos = state.farthest()
+            i = int(state.index[pos])
             if picked[i]:  # every candidate left is at distance 0 (duplicates): lowest index
                 i = int(np.flatnonzero(~picked)[0])
+                pos = int(np.flatnonzero(state.index == i)[0])
         picks[t] = i
         picked[i] = True
-        state.add(state.x[i])
+        state.add(state.x[pos])
     frac = (state.read - read0) / max(n_select * len(x), 1)
     return Selection(indices=picks, timings={"sample": time.perf_counter() - t0},
                      info={"distance_fraction": float(frac)})

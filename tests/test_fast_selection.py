@@ -1,0 +1,97 @@
+"""The fast k-center and k-means of issue 8 against their references (exactness, quality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from coreset_bench.errors import ConfigError
+from coreset_bench.samplers import _kmeans, _sensitivity
+from coreset_bench.samplers._centers import Centers
+from coreset_bench.samplers.kcenter import kcenter_greedy, kcenter_greedy_reference
+
+
+def clustered(n: int, d: int, k: int, seed: int) -> np.ndarray:
+    """Points around k centers (like embeddings: far from uniform), float32."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)) * 4
+    return (centers[rng.integers(k, size=n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_centers_keep_exact_nearest_distances(seed):
+    x = clustered(1500, 16, 12, seed)
+    rng = np.random.default_rng(seed)
+    state = Centers(x, 60)
+    state.bulk(x[rng.choice(len(x), 10, replace=False)])
+    state.reorder()
+    for _ in range(50):
+        state.add(x[rng.integers(len(x))] + rng.normal(size=16).astype(np.float32))
+    c = state.centers[:state.m].astype(np.float64)
+    brute = ((state.x[:, None, :].astype(np.float64) - c[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(state.dist, brute.min(1), rtol=1e-9, atol=1e-9)
+    assert state.read < 50 * len(x)  # pruning skipped some distance computations
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pruned_kcenter_picks_what_the_float64_reference_picks(seed):
+    x = clustered(3000, 32, 20, seed)
+    init = x[np.random.default_rng(seed).choice(len(x), 40, replace=False)] + 0.01
+    fast = kcenter_greedy(x, 300, initial_centers=init, rng=np.random.default_rng(0))
+    ref = kcenter_greedy_reference(x, 300, initial_centers=init, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(fast.indices, ref.indices)
+    assert 0 < fast.info["distance_fraction"] < 0.5
+
+
+def test_pruned_kcenter_without_initial_centers_and_with_duplicates():
+    x = clustered(500, 8, 5, 3)
+    a = kcenter_greedy(x, 50, initial_centers=None, rng=np.random.default_rng(4))
+    b = kcenter_greedy_reference(x, 50, initial_centers=None, rng=np.random.default_rng(4))
+    np.testing.assert_array_equal(a.indices, b.indices)
+    dup = np.repeat(x[:5], 4, axis=0)  # 20 rows, 5 distinct: later picks are all at distance 0
+    picks = kcenter_greedy(dup, 12, initial_centers=dup[:1], rng=np.random.default_rng(0)).indices
+    ref = kcenter_greedy_reference(dup, 12, initial_centers=dup[:1], rng=np.random.default_rng(0)).indices
+    assert len(np.unique(picks)) == 12
+    np.testing.assert_array_equal(picks, ref)
+
+
+@pytest.mark.parametrize("trials", [1, 0])
+def test_kmeans_plusplus_seeds_are_distinct_and_reproducible(trials):
+    x = clustered(2000, 16, 30, 5)
+    a = _kmeans.kmeans_plusplus(x, 60, np.random.default_rng(1), n_local_trials=trials)
+    b = _kmeans.kmeans_plusplus(x, 60, np.random.default_rng(1), n_local_trials=trials)
+    np.testing.assert_array_equal(a, b)
+    assert len(np.unique(a)) == 60
+    # seeding covers the clusters: far better than 60 uniform points
+    def cost(idx):
+        return ((x[:, None, :] - x[idx][None]) ** 2).sum(-1).min(1).sum()
+    uniform = np.random.default_rng(1).choice(len(x), 60, replace=False)
+    assert cost(a) < cost(uniform)
+
+
+def test_fast_kmeans_inertia_is_close_to_scikit_learn():
+    """Well-separated clusters, as many as k: the case where the greedy seeding matters."""
+    x = clustered(4000, 32, 40, 6)
+    ours, plain, ref = [], [], []
+    for seed in range(3):
+        _, inertia, iters = _kmeans.kmeans(x, 40, np.random.default_rng(seed), iters=20)
+        assert 1 <= iters <= 20
+        ours.append(inertia)
+        plain.append(_kmeans.kmeans(x, 40, np.random.default_rng(seed), n_local_trials=1)[1])
+        ref.append(KMeans(40, random_state=seed).fit(x).inertia_)
+    assert np.mean(ours) <= 1.01 * np.mean(ref)
+    assert np.mean(plain) > 1.1 * np.mean(ref)  # why the greedy variant is the default
+
+
+def test_kmeans_choice_is_validated_and_recorded():
+    with pytest.raises(ConfigError, match="valid choices: fast, sklearn"):
+        _sensitivity.validate(100, 80, kmeans="faiss")
+    with pytest.raises(ConfigError, match="lloyd_iters"):
+        _sensitivity.validate(100, 80, lloyd_iters=0)
+    x = clustered(600, 8, 6, 0)
+    rng = np.random.default_rng(0)
+    for method in ("fast", "sklearn"):
+        sel = _sensitivity.sensitivity_sampling(
+            x, 100, n_clusters=20, oracle=lambda idx: np.ones(len(idx)), rng=rng, kmeans=method)
+        assert sel.info["kmeans_iters"] >= 1 and sel.info["kmeans_inertia"] > 0
