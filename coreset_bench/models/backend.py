@@ -24,6 +24,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -117,7 +118,9 @@ def activate(name: str):
 
     if keras.backend.backend() != name:
         os.environ["KERAS_BACKEND"] = name
-        with _stderr_silenced():
+        with _stderr_silenced(), warnings.catch_warnings():
+            # "set_backend is dangerous": expected; engines rebuild their Keras objects
+            warnings.simplefilter("ignore", UserWarning)
             keras.config.set_backend(name)
         import keras  # the re-imported module
     return keras
