@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+
 import pytest
 
 from coreset_bench import bench
@@ -49,3 +51,22 @@ def test_table1_refuses_a_size_that_does_not_fit_before_starting(monkeypatch):
 def test_bench_cli_bad_input(args, needle):
     out = run_cli("bench", *args)
     assert out.returncode == 2 and needle in out.stderr
+
+
+def test_bench_engine_rejects_bad_arguments():
+    out = run_cli("bench", "engine", "seeds=0")
+    assert out.returncode == 2 and "seeds='0' must be a positive integer" in out.stderr
+    out = run_cli("bench", "engine", "gpu=yes")
+    assert out.returncode == 2 and "unknown argument 'gpu=yes'" in out.stderr
+
+
+def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
+    from coreset_bench import bench_engine
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(8, 16))[rng.integers(8, size=1500)] * 3
+         + rng.normal(size=(1500, 16))).astype(np.float32)
+    row = bench_engine.kcenter(x, x[:20] + 0.1, 100, echo=lambda *a, **k: None)
+    assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
+    [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
+    assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]

@@ -89,3 +89,14 @@ def test_results_on_an_empty_dir(tmp_path):
     assert out.returncode == 2 and "no result rows" in out.stderr
     missing = run_cli("results", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_a_normal_run_starts_quietly(tmp_path, backend):
+    """No TensorFlow/absl INFO, oneDNN notice or JAX plugin lines on a normal run."""
+    out = run_cli("run", "budget=40", f"backend={backend}", f"results_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for noise in ("absl::InitializeLog", "cpu_feature_guard", "oneDNN custom operations",
+                  "Unable to initialize backend", "I0000", "W0000"):
+        assert noise not in out.stderr, out.stderr
+    assert "done dataset=digits sampler=uniform budget=40" in out.stderr

@@ -93,7 +93,7 @@ def test_engine_and_backend_are_recorded_and_part_of_the_run_identity(tmp_path):
 
 
 def test_bad_engine_on_the_command_line_exits_2_with_nothing_recorded(tmp_path):
-    from test_cli import run_cli
+    from conftest import run_cli
 
     out = run_cli("run", "engine=turbo", f"results_dir={tmp_path}")
     assert out.returncode == 2

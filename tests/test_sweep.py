@@ -231,3 +231,17 @@ def test_loss_and_grad_of_a_group_share_one_clustering(tmp_path, monkeypatch):
     assert len(fits) == 1
     assert loss["sampler_info.kmeans_cost"] == grad["sampler_info.kmeans_cost"]
     assert loss["time_cluster"] == grad["time_cluster"] > 0  # each row reports the real cost
+
+
+def test_rows_do_not_depend_on_the_number_of_workers(tmp_path):
+    """threads=auto gives 1 worker 2 threads and 2 workers 1 thread each: same rows."""
+    frames = {}
+    for n_jobs in (1, 2):
+        out = run_cli("run", "-m", "samplers=[uniform,kcenter,loss,grad]", "budget=60", "seed=0,1",
+                      f"hydra.launcher.n_jobs={n_jobs}", f"results_dir={tmp_path / str(n_jobs)}")
+        assert out.returncode == 0, out.stderr[-2000:]
+        frames[n_jobs] = results.load(tmp_path / str(n_jobs)).set_index("run_key").sort_index()
+    a, b = frames[1], frames[2]
+    assert list(a.index) == list(b.index) and len(a) == 8
+    assert a["accuracy"].tolist() == b["accuracy"].tolist()
+    assert a["selection_sha1"].tolist() == b["selection_sha1"].tolist()

@@ -22,6 +22,11 @@ from . import figures, paper, tables
 NOT_FIXED = {
     "sampler.lam": "lambda of Algorithm 1's l~ (not given by the paper)",
     "sampler.kmeans_n_init": "k-means restarts (scikit-learn default; the paper names sklearn only)",
+    "sampler.kmeans": "k-means implementation: fast (ours: same seeding, capped Lloyd) or sklearn (the paper's)",
+    "sampler.lloyd_iters": "Lloyd iterations of kmeans=fast (a faster stopping rule than scikit-learn's)",
+    "sampler.kmeans_trials": "k-means++ candidates per step of kmeans=fast (0: scikit-learn's greedy rule)",
+    "engine": "training engine: vmap trains a group's models together (same recipe); keras_fit = Keras fit",
+    "backend": "Keras backend (changes the initial weights drawn from a seed, not the recipe)",
     "sampler.zeta": "zeta of Algorithm 2 (the paper's experiments take zeta -> inf)",
     "sampler.init": "FasterPAM initialisation (not given)",
     "sampler.max_iter": "FasterPAM iterations (not given)",
@@ -39,7 +44,7 @@ NOT_FIXED = {
     "train.weighted": "importance-weighted final training (off: the paper trains unweighted)",
     "budget": "budget / sample-size grid (the paper's x-axis values are not in its text)",
 }
-CHOICE_PREFIXES = ("dataset.", "sampler.", "model.", "train.", "warm_start_frac")
+CHOICE_PREFIXES = ("dataset.", "sampler.", "model.", "train.", "warm_start_frac", "engine", "backend")
 SKIP_CHOICES = {"dataset.name", "sampler.name", "model.name"}
 
 
