@@ -8,7 +8,7 @@ Repeat the comparison of the closing note with:
 
     coreset-bench run -m experiment=fig2_mnist 'seed=range(0,20)' budget=1000,2000 \\
         engine=keras_fit backend=tensorflow \\
-        'sampler_params={loss:{kmeans:sklearn},grad:{kmeans:sklearn}}' results_dir=results/eq_old
+        '+sampler_params={loss:{kmeans:sklearn},grad:{kmeans:sklearn}}' results_dir=results/eq_old
     coreset-bench run -m experiment=fig2_mnist 'seed=range(0,20)' budget=1000,2000 \\
         results_dir=results/eq_new
     python scripts/equivalence.py results/eq_old results/eq_new
