@@ -100,3 +100,18 @@ def test_bad_engine_on_the_command_line_exits_2_with_nothing_recorded(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == (
         "coreset-bench: error: engine='turbo' is not valid; valid choices: auto, keras_fit, vmap")
     assert not (tmp_path / "rows").exists() or not list((tmp_path / "rows").iterdir())
+
+
+def test_vmap_trains_the_cnn_too():
+    """The CNN's list-valued parameters, image inputs, and two models together."""
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(10, size=96)
+    cfg = {"name": "cnn", "conv_filters": [4, 8, 8], "kernel_size": 3, "dense_units": [16, 8]}
+    vm = engines.get("vmap", "jax", cfg, x.shape[1:], 10, {**RECIPE, "epochs": 1})
+    specs = [engines.FitSpec(np.arange(0, 64), 1, 2), engines.FitSpec(np.arange(32, 96), 3, 4)]
+    models = vm.train(x, y, specs)
+    emb, probs = vm.embed(models[0], x[:10], with_probs=True)
+    assert emb.shape == (10, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert len(vm.evaluate(models, x, y)) == 2
+    assert vm.grad_sqnorm(models[1], x[:3], y[:3]).shape == (3,)

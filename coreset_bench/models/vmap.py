@@ -21,6 +21,7 @@ Keras' ``sum_over_batch_size`` reduction; Adam exactly as ``keras.optimizers.Ada
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -85,7 +86,7 @@ class Arch:
 
         from . import EMBEDDING, build
 
-        self.key = (name, tuple(sorted(params.items())), tuple(input_shape), num_classes)
+        self.key = (name, _freeze(params), tuple(input_shape), num_classes)
         self.name, self.model_params = name, dict(params)
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         keras = backend.activate("jax")
@@ -260,12 +261,17 @@ class Arch:
 _ARCHS: dict = {}
 
 
+def _freeze(params: Mapping[str, Any]) -> str:
+    """A hashable form of model parameters (lists such as the CNN's conv_filters included)."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
 def arch(name: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> Arch:
     """The compiled architecture, built once per worker process (and again after a backend
     switch, which invalidates Keras objects)."""
     import keras
 
-    key = (name, tuple(sorted(params.items())), tuple(input_shape), num_classes, id(keras))
+    key = (name, _freeze(params), tuple(input_shape), num_classes, id(keras))
     if key not in _ARCHS:
         _ARCHS.clear()
         _ARCHS[key] = Arch(name, params, input_shape, num_classes)
