@@ -238,24 +238,22 @@ class Arch:
         return (np.concatenate(emb).astype(np.float32),
                 np.concatenate(probs).astype(np.float64) if with_probs else None)
 
-    def per_example_loss(self, model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _per_example(self, fn, model: Model, x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
+        """``fn(params, x_chunk, y_chunk)`` over fixed-size labelled chunks, padding dropped."""
         params = [self._jnp.asarray(p) for p in model.params]
         out = []
-        for s, n, part in self._chunks(np.asarray(x, np.float32), 256):
+        for s, n, part in self._chunks(np.asarray(x, np.float32), size):
             yb = np.zeros(len(part), np.int32)
             yb[:n] = y[s:s + n]
-            out.append(np.asarray(self._loss1(params, part, yb))[:n])
+            out.append(np.asarray(fn(params, part, yb))[:n])
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+    def per_example_loss(self, model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self._per_example(self._loss1, model, x, y, 256)
 
     def grad_sqnorm(self, model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """||grad_theta CE(y_i, model(x_i))||^2 over all trainable parameters, per example."""
-        params = [self._jnp.asarray(p) for p in model.params]
-        out = []
-        for s, n, part in self._chunks(np.asarray(x, np.float32), 64):
-            yb = np.zeros(len(part), np.int32)
-            yb[:n] = y[s:s + n]
-            out.append(np.asarray(self._sqnorm(params, part, yb))[:n])
-        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+        return self._per_example(self._sqnorm, model, x, y, 64)
 
 
 _ARCHS: dict = {}
