@@ -6,8 +6,8 @@ to its nearest center. The plain way reads all n points (n * d floats) per added
 is memory-bound. Here every point p remembers its nearest center a(p) and squared distance
 dist[p]. When a candidate center c is tried, p cannot get closer to c than to a(p) if
 ||c - C_a(p)|| >= 2 ||p - C_a(p)|| (Elkan 2003, Lemma 1), so only the points with
-dist[p] > ||c - C_a(p)||^2 / 4 and (||p|| - ||c||)^2 < dist[p] are read; the tests is a sequential pass over two small
-arrays (16 bytes per point instead of 4 d). The result is exact: the same nearest centers and
+dist[p] > ||c - C_a(p)||^2 / 4 and (||p|| - ||c||)^2 < dist[p] are read; the tests are a
+sequential pass over small arrays (about 24 bytes per point instead of 4 d). The result is exact: the same nearest centers and
 distances as the full pass.
 
 Distances are computed directly as sum((p - c)^2) with float64 accumulation from float32
@@ -68,23 +68,9 @@ def _norm(c):
 
 
 @njit(cache=True)
-def try_center(x, norms, centers, m, c, dist, assign):
-    """Sum over points of max(0, dist_p - ||p - c||^2): how much ``c`` would lower the total
-    squared distance (k-means++'s potential), reading only the points that can move."""
-    q = _quarter_gaps2(centers, m, c)
-    cn = _norm(c)
-    gain = 0.0
-    for p in range(len(dist)):
-        if dist[p] > q[assign[p]] and (norms[p] - cn) ** 2 < dist[p]:
-            d = _sqdist(x, p, c)
-            if d < dist[p]:
-                gain += dist[p] - d
-    return gain
-
-
-@njit(cache=True)
 def try_centers(x, norms, centers, m, cands, dist, assign):
-    """``try_center`` for several candidates in one pass (each point read once for all)."""
+    """For each candidate: sum over points of max(0, dist_p - ||p - c||^2), how much it would
+    lower k-means++'s potential; one pass, each point read once for all candidates."""
     k = len(cands)
     q = np.empty((k, m))
     for t in range(k):
@@ -197,11 +183,6 @@ class Centers:
         top = self.dist.max() if len(self.dist) else 0.0
         self.far = int(np.flatnonzero(self.dist == top)[np.argmin(self.index[self.dist == top])]) \
             if len(self.dist) else 0
-
-    def gain(self, c: np.ndarray) -> float:
-        """How much adding ``c`` would lower sum(dist) (nothing is changed)."""
-        return try_center(self.x, self.norms, self.centers, self.m, np.asarray(c, np.float32), self.dist,
-                          self.assign)
 
     def gains(self, cands: np.ndarray) -> np.ndarray:
         """``gain`` of each row of ``cands``, in one pass over the points."""
