@@ -11,8 +11,8 @@ Seeds: each build and each fit calls ``keras.utils.set_random_seed`` with a seed
 that component, at run time (never at import).
 
 These functions are the reference engine, ``keras_fit``: one model at a time through Keras'
-``fit`` / ``evaluate``, on whichever backend is active. ``per_example_grad_sqnorm`` needs
-per-example gradients and has a TensorFlow and a JAX version. The ``vmap`` engine
+``fit`` / ``evaluate``, on whichever backend is active. ``per_example_grad_sqnorm`` is the
+TensorFlow version of the per-example gradient norms (on JAX, ``models.vmap.Arch.grad_sqnorm``). The ``vmap`` engine
 (``models.vmap``) trains many models of one of these architectures at once; ``models.engines``
 chooses between them. Keras is imported lazily, after ``backend.activate`` picked the job's
 backend (a bare import of this module loads no framework).

@@ -218,12 +218,3 @@ def selection_columns(group: Group, spec: SamplerSpec, sel: Selection) -> dict[s
     out.update({f"sampler_info.{k}": v for k, v in sel.info.items()})
     return out
 
-
-def run_in_group(group: Group, spec: SamplerSpec, params: Mapping[str, Any], *,
-                 train_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
-    """Steps 4-5 for one sampler on a prepared group; returns the row's columns and the k chosen
-    pool indices (``runner`` does the same for several samplers, training them together)."""
-    sel = select(group, spec, params)
-    out = selection_columns(group, spec, sel)
-    out.update(train_and_evaluate(group, [sel], train_cfg=train_cfg)[0])
-    return out, np.sort(np.concatenate([group.warm, sel.indices]))
