@@ -30,6 +30,7 @@ import yaml
 from . import __version__, data, results, samplers
 from .config import CONF_DIR, MODELS_BY_TASK, options, resolve_model
 from .errors import ConfigError, UserError
+from .models import backend
 from .protocols import regression as reg
 from .samplers import SamplerSpec
 
@@ -144,6 +145,7 @@ def _base_row(p: Planned, task: str, ds: data.Dataset, extras: dict) -> dict[str
         "n_pool": ds.n_pool, "n_eval": int(len(ds.x_eval)), **extras,
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(), "versions": _versions(),
+        "device": backend.device(),
     }
     row.update(flatten("", {k: v for k, v in p.ident.items()
                             if k not in ("dataset", "budget", "seed")}, {}))

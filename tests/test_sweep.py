@@ -245,3 +245,15 @@ def test_rows_do_not_depend_on_the_number_of_workers(tmp_path):
     assert list(a.index) == list(b.index) and len(a) == 8
     assert a["accuracy"].tolist() == b["accuracy"].tolist()
     assert a["selection_sha1"].tolist() == b["selection_sha1"].tolist()
+
+
+def test_sweeps_are_seed_major_so_a_stopped_sweep_leaves_whole_seeds():
+    from hydra_plugins.coreset_bench_sweeper import ProgressSweeper, ProgressSweeperConf
+
+    grid = [[f"budget={b}", f"seed={s}"] for b in (250, 500) for s in (0, 1, 2)]  # Hydra's order
+    assert ProgressSweeperConf().order == ["seed"]
+    ordered = ProgressSweeper(order=["seed"])._ordered(grid)
+    assert ordered == [[f"budget={b}", f"seed={s}"] for s in (0, 1, 2) for b in (250, 500)]
+    assert ProgressSweeper(order=[])._ordered(grid) == grid
+    # a key the grid does not sweep leaves Hydra's order as it was
+    assert ProgressSweeper(order=["model"])._ordered(grid) == grid

@@ -126,6 +126,15 @@ def activate(name: str):
     return keras
 
 
+def device() -> str:
+    """Where this process's models run, for the result rows: ``cpu``, or the accelerator JAX
+    uses (e.g. ``gpu:NVIDIA H200``). TensorFlow is installed CPU-only (``tensorflow-cpu``)."""
+    if current() != "jax" or "jax" not in sys.modules:
+        return "cpu"
+    dev = sys.modules["jax"].devices()[0]
+    return "cpu" if dev.platform == "cpu" else f"{dev.platform}:{dev.device_kind}"
+
+
 def current() -> str | None:
     """The backend Keras runs on in this process, or None before Keras is imported."""
     if "keras" not in sys.modules:

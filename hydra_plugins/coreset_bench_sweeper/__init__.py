@@ -33,6 +33,10 @@ class ProgressSweeperConf:
     max_batch_size: Optional[int] = None
     batch_size_per_worker: int = 2
     params: Optional[Dict[str, str]] = field(default=None)
+    # Outer loops of the grid, outermost first (the other keys keep Hydra's order inside).
+    # Seed-major by default: a sweep stopped early (time limit, preemption) leaves whole seeds,
+    # every budget and sampler of each, so its rows are a smaller but complete paired design.
+    order: List[str] = field(default_factory=lambda: ["seed"])
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="progress", node=ProgressSweeperConf,
@@ -41,9 +45,30 @@ ConfigStore.instance().store(group="hydra/sweeper", name="progress", node=Progre
 
 class ProgressSweeper(BasicSweeper):
     def __init__(self, max_batch_size: Optional[int] = None,
-                 params: Optional[Dict[str, str]] = None, batch_size_per_worker: int = 2):
+                 params: Optional[Dict[str, str]] = None, batch_size_per_worker: int = 2,
+                 order: Optional[List[str]] = None):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.batch_size_per_worker = batch_size_per_worker
+        self.order = list(order or [])
+
+    def _ordered(self, jobs: List[List[str]]) -> List[List[str]]:
+        """``jobs`` (Hydra's grid) re-nested so that the keys of ``order`` are the outer loops,
+        each value keeping its position in its own sweep list."""
+        if not self.order:
+            return jobs
+        rank: Dict[str, Dict[str, int]] = {key: {} for key in self.order}
+
+        def value(job: List[str], key: str) -> Optional[str]:
+            for override in job:
+                name, _, val = override.partition("=")
+                if name.lstrip("+~") == key:
+                    return val
+            return None
+
+        for job in jobs:
+            for key in self.order:
+                rank[key].setdefault(value(job, key), len(rank[key]))
+        return sorted(jobs, key=lambda job: tuple(rank[k][value(job, k)] for k in self.order))
 
     def _workers(self) -> int:
         n_jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1)
@@ -71,7 +96,7 @@ class ProgressSweeper(BasicSweeper):
         params_conf.extend(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(params_conf)
-        jobs = self.split_arguments(overrides, None)[0]
+        jobs = self._ordered(self.split_arguments(overrides, None)[0])
         size = self._batch_size(len(jobs))
         self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         total = len(jobs) * self._runs_per_job()

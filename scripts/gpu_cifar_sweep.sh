@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# How the CIFAR-10 rows of docs/reproduction/ were made: Figure 4's sweep (its samplers include
+# Figure 2's, and rows are keyed per sampler, so it fills both figures) on one GPU machine. The
+# models are trained by the vmap engine on JAX's GPU backend; selection (k-means, k-center) runs
+# on the CPU cores, one worker per core. Rows record device=gpu:<name>, engine=vmap, backend=jax.
+#
+#   CORESET_BENCH_DATA=/path/to/data scripts/gpu_cifar_sweep.sh RESULTS_DIR SECONDS [WORKERS]
+#
+# SECONDS bounds the sweep (it stops with SIGINT; rows already written stay). Sweeps run
+# seed-major, so a sweep stopped early leaves whole seeds; running the script again resumes.
+set -u
+results=${1:?results dir}; seconds=${2:?time limit in seconds}; workers=${3:-14}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false   # several worker processes share one GPU
+export PYTHONUNBUFFERED=1
+start=$(date +%s)
+timeout -k 30 -s INT "$seconds" python3 -m coreset_bench.cli run -m experiment=fig4_cifar10 \
+    engine=vmap backend=jax results_dir="$results" hydra.launcher.n_jobs="$workers"
+rc=$?
+echo "gpu_cifar_sweep: rc=$rc wall=$(( $(date +%s) - start ))s workers=$workers"
+exit $rc
