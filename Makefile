@@ -26,9 +26,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv/ and install the package (editable) with test tools
 
-demo: install ## the main job: every sampler on the embedded digits data, then a result table
+demo: install ## the main job in a minute: every sampler on the embedded digits data, 30 seeds, then a table with intervals
 	$(BIN)/coreset-bench run -m experiment=demo results_dir=results/demo
 	$(BIN)/coreset-bench results results/demo
+	@echo "The paper's experiments at 100 seeds, with verdicts: docs/reproduction/index.md"
 
 test: install ## the test suite (excludes tests marked slow), then the smoke sweep
 	$(BIN)/python -m pytest -q

@@ -1,31 +1,74 @@
-"""A quick text summary of result rows (the full report is a separate module)."""
+"""A quick text summary of result rows (the full report is a separate module): per cell the
+mean with its 95% t interval, and each sampler's paired difference from uniform (same seeds,
+so the shared warm start cancels out) with its 95% interval and Wilcoxon p value."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import results
 
 KEYS = ["dataset", "model", "sampler", "budget"]
+ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy",
+         "leverage", "kmedoids", "kmedoids_alg2"]
+
+
+def _t_interval(v: np.ndarray) -> tuple[float, float]:
+    if len(v) < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean() - half), float(v.mean() + half)
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and seed count of accuracy and selection time per (dataset, model, sampler,
-    budget), over ok rows; failed rows are counted, never averaged."""
-    ok = frame[frame["status"] == "ok"]
-    failed = frame[frame["status"] != "ok"].groupby(KEYS).size().rename("failed")
-    stats = ok.groupby(KEYS).agg(
-        seeds=("seed", "nunique"), accuracy_mean=("accuracy", "mean"),
-        accuracy_std=("accuracy", "std"), time_selection_s=("time_selection", "mean"),
-        time_total_s=("time_total", "mean"), n_inferences=("n_inferences", "median"))
-    out = stats.join(failed, how="outer").fillna({"failed": 0, "seeds": 0})
-    out = out.astype({"failed": int, "seeds": int})
-    out["n_inferences"] = out["n_inferences"].round().astype("Int64")
-    return out.reset_index()
+    """One line per (dataset, model, sampler, budget) over ok rows (failed rows are counted,
+    never averaged): seeds, mean and 95% interval of the metric (accuracy, or validation
+    1 - R^2 for regression), the paired difference from uniform, selection time."""
+    metric = "accuracy" if "accuracy" in frame and frame["accuracy"].notna().any() else "r2_error_val"
+    ok = frame[(frame["status"] == "ok") & frame[metric].notna()]
+    failed = frame[frame["status"] != "ok"].groupby(KEYS).size()
+    out = []
+    for key, cell in ok.groupby(KEYS):
+        v = cell[metric].to_numpy(float)
+        low, high = _t_interval(v)
+        line = {**dict(zip(KEYS, key)), "seeds": int(cell["seed"].nunique()),
+                "failed": int(failed.get(key, 0)), f"{metric}_mean": float(v.mean()),
+                "ci95_low": low, "ci95_high": high}
+        dataset, model, sampler, budget = key
+        base = ok[(ok["dataset"] == dataset) & (ok["model"] == model) & (ok["budget"] == budget)
+                  & (ok["sampler"] == "uniform")].set_index("seed")[metric]
+        both = cell.set_index("seed")[metric].to_frame("a").join(base.to_frame("u"), how="inner")
+        diff = (both["a"] - both["u"]).to_numpy(float)
+        if sampler != "uniform" and len(diff) >= 2:
+            d_low, d_high = _t_interval(diff)
+            p = 1.0 if np.allclose(diff, 0) else float(stats.wilcoxon(diff).pvalue)
+            line.update(vs_uniform=float(diff.mean()), vs_uniform_low=d_low,
+                        vs_uniform_high=d_high, p_vs_uniform=p)
+        else:
+            line.update(vs_uniform=math.nan, vs_uniform_low=math.nan, vs_uniform_high=math.nan,
+                        p_vs_uniform=math.nan)
+        line["time_selection_s"] = float(cell["time_selection"].mean())
+        out.append(line)
+    for key, count in failed.items():  # cells where every run failed
+        if not any(tuple(line[k] for k in KEYS) == key for line in out):
+            out.append({**dict(zip(KEYS, key)), "seeds": 0, "failed": int(count)})
+    table = pd.DataFrame(out)
+    rank = {s: i for i, s in enumerate(ORDER)}
+    table["_order"] = table["sampler"].map(lambda s: rank.get(s, len(ORDER)))
+    return (table.sort_values(["dataset", "model", "budget", "_order", "sampler"])
+            .drop(columns="_order").reset_index(drop=True))
 
 
 def summary_table(results_dir: str) -> str | None:
     frame = results.load(results_dir)
     if frame.empty:
         return None
-    return summarise(frame).to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    table = summarise(frame)
+    return (table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
+            + "\n\nci95: 95% t interval of the mean over seeds. vs_uniform: mean paired difference "
+              "from uniform over the same seeds, [vs_uniform_low, vs_uniform_high] its 95% "
+              "interval, p_vs_uniform its Wilcoxon signed-rank p value.")

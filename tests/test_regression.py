@@ -252,3 +252,30 @@ def test_cli_refuses_a_classification_sampler_on_gas(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().endswith("valid samplers for a regression dataset: kmedoids, "
                                        "kmedoids_alg2, leverage, uniform")
+
+
+def test_draw_ablation_knobs_mix_in_uniform_and_drop_the_weights(tmp_path):
+    """uniform_mix leaves no row at probability 0 (the medoids); weighting=none gives equal
+    weights; the default run keeps its identity (the knobs are in no sampler config)."""
+    base = ("dataset=synthetic_regression", "sampler=kmedoids", "budget=300")
+    [plain] = runner.execute(config(*base, f"results_dir={tmp_path / 'a'}"))
+    [mixed] = runner.execute(config(*base, "+sampler.uniform_mix=0.5", f"results_dir={tmp_path / 'b'}"))
+    [flat] = runner.execute(config(*base, "+sampler.weighting=none", f"results_dir={tmp_path / 'c'}"))
+    assert plain["n_zero_probability"] > 0 and mixed["n_zero_probability"] == 0
+    assert "sampler.uniform_mix" not in plain and mixed["sampler.uniform_mix"] == 0.5
+    assert flat["max_weight_share"] == pytest.approx(1 / 300)
+    assert plain["max_weight_share"] > 1 / 300
+    assert len({plain["run_key"], mixed["run_key"], flat["run_key"]}) == 3
+    # same draws as before the knobs existed: only the knob changes the run
+    assert flat["selection_sha1"] == plain["selection_sha1"]
+
+
+@pytest.mark.parametrize("knob,match", [
+    ("+sampler.uniform_mix=1.5", r"sampler.uniform_mix=1.5 must be a number in \[0, 1\]"),
+    ("+sampler.weighting=sqrt", "sampler.weighting='sqrt' is not valid; valid choices: importance, none"),
+])
+def test_draw_ablation_bad_values(tmp_path, knob, match):
+    with pytest.raises(ConfigError, match=match):
+        runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50", knob,
+                              f"results_dir={tmp_path}"))
+    assert results.load(tmp_path).empty

@@ -100,9 +100,11 @@ def test_figure_has_one_panel_per_dataset_with_labels_and_legend():
     assert sorted(axes) == ["CIFAR-10 (2 seeds per point)", "MNIST (2 seeds per point)"]
     assert {a.get_ylabel() for a in axes.values()} == {"accuracy"}
     assert {a.get_xlabel() for a in axes.values()} == {"budget k (labelled points)"}
-    legend = lambda title: [t.get_text() for t in axes[title].get_legend().get_texts()]  # noqa: E731
-    assert legend("MNIST (2 seeds per point)") == ["uniform"]
-    assert legend("CIFAR-10 (2 seeds per point)") == ["loss (Alg. 1)"]
+    # one legend for the figure, samplers in the paper's order, one colour each across panels
+    [legend] = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["uniform", "loss (Alg. 1)"]
+    colours = {line.get_label(): line.get_color() for a in axes.values() for line in a.get_lines()}
+    assert colours == {"uniform": figures.COLORS["uniform"], "loss (Alg. 1)": figures.COLORS["loss"]}
 
 
 def test_latex_is_a_well_formed_tabular():
@@ -131,8 +133,13 @@ def test_build_writes_tables_figures_and_index(tmp_path):
     write_rows(tmp_path, rows)
     index = report.build(tmp_path)
     text = index.read_text()
-    assert "## Comparison with the paper" in text and "| mnist | uniform | 0.913" in text
+    assert "## Figure 2b: the paper's k = 2000 accuracies beside ours" in text
+    assert "| mnist | uniform | 0.913" in text
     assert "sampler.lam" in text and "not given by the paper" in text
+    # the verdicts come first, one line per claim of the paper, each backed by paired tests
+    glance = text[text.index("## Verdicts at a glance"):text.index("## Figure 2b")]
+    assert glance.count("\n| ") == 7 and "| loss/grad beat uniform at small budgets" in glance
+    assert "holds" in glance and "## Claims in detail" in text and "## Where and how long" in text
     for name in ("fig2_accuracy", "fig4_accuracy", "fig3_runtime_mnist"):
         assert (tmp_path / "report/figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tmp_path / "report/figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -159,3 +166,40 @@ def test_experiment_filter(tmp_path):
     assert set(acc["dataset"]) == {"mnist"}
     with pytest.raises(report.ReportError, match="unknown experiment 'fig7'"):
         report.build(tmp_path, experiment="fig7")
+
+
+def test_results_summary_gives_the_paired_difference_from_uniform_by_hand():
+    from coreset_bench.summary import summarise
+
+    rows = frame({("uniform", 100): [0.50, 0.60, 0.70, 0.80], ("loss", 100): [0.52, 0.61, 0.73, 0.80]})
+    rows["time_selection"] = 0.1
+    table = summarise(rows).set_index("sampler")
+    diffs = np.array([0.02, 0.01, 0.03, 0.0])
+    half = 3.182446305284263 * diffs.std(ddof=1) / 2          # t_{0.975, 3} * s / sqrt(4)
+    loss = table.loc["loss"]
+    assert loss["vs_uniform"] == pytest.approx(diffs.mean())
+    assert loss["vs_uniform_low"] == pytest.approx(diffs.mean() - half)
+    assert loss["vs_uniform_high"] == pytest.approx(diffs.mean() + half)
+    assert math.isnan(table.loc["uniform", "vs_uniform"])      # uniform is the reference
+    assert list(table.index) == ["uniform", "loss"]            # the paper's order
+
+
+def test_ablation_rows_are_paired_with_uniform_and_the_unchanged_method(tmp_path):
+    from coreset_bench.report import investigations
+
+    main = frame({("uniform", 150): [2.0] * 6, ("kmedoids", 150): [1.0] * 6},
+                 task="regression", metric="r2_error_val", dataset="gas_sensor_drift")
+    main["r2_error_train"] = main["r2_error_val"]
+    abl = frame({("uniform", 150): [2.0, 2.1, 2.2, 2.3, 2.4, 2.5],
+                 ("kmedoids", 150): [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]},
+                task="regression", metric="r2_error_val", dataset="gas_sensor_drift")
+    abl["r2_error_train"] = abl["r2_error_val"] + 1.0
+    write_rows(tmp_path / "ablations" / "abl_gas_mix10", abl)
+    lines = investigations.section(tmp_path, main, lambda f, name: [tmp_path / f"{name}.md",
+                                                                    tmp_path / f"{name}.csv"],
+                                   lambda p: p.name)
+    [line] = investigations.regression_ablation("abl_gas_mix10", abl, main).to_dict("records")
+    assert line["median_val"] == pytest.approx(0.75) and line["uniform_val"] == pytest.approx(2.25)
+    assert line["vs_uniform_val"].startswith("better (p=0.03")  # all 6 pairs better: 2/2^6
+    assert line["unchanged_val"] == 1.0 and line["seeds"] == 6
+    assert any("abl_gas_mix10" in text for text in lines)

@@ -31,7 +31,7 @@ def composed(*overrides: str, with_hydra: bool = False) -> dict:
 @pytest.mark.parametrize("experiment,jobs,samplers", [
     ("fig2_mnist", 500, 4), ("fig2_fashion_mnist", 500, 4), ("fig2_cifar10", 500, 4),
     ("fig4_mnist", 500, 7), ("fig4_fashion_mnist", 500, 7), ("fig4_cifar10", 500, 7),
-    ("fig1_gas", 800, 4), ("smoke", 4, 7), ("smoke_gas", 4, 4), ("demo", 2, 7),
+    ("fig1_gas", 800, 4), ("smoke", 4, 7), ("smoke_gas", 4, 4), ("demo", 30, 7),
 ])
 def test_grid_expansion_counts(experiment, jobs, samplers):
     cfg = composed(f"experiment={experiment}", with_hydra=True)

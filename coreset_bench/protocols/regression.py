@@ -117,9 +117,34 @@ def cache_for(results_dir: str | os.PathLike) -> PreparedCache:
     return _CACHES[root]
 
 
+# Ablation knobs of the draw, accepted by every regression sampler (issue 9: why k-medoids
+# loses to uniform at large s). They are in no sampler config, so default runs keep their
+# identity; an ablation sets them, e.g. ``+sampler_params={kmedoids:{uniform_mix:0.5}}``, and they
+# are then part of its run_key and recorded as ``sampler.<name>``.
+#   uniform_mix  a in [0, 1]: draw from (1 - a) p + a / n (defensive mixture; a > 0 leaves no row
+#                with probability 0, bounding every weight by n / (s a)).
+#   weighting    importance (1 / (s p_i), the paper's estimator) or none (plain least squares
+#                on the drawn rows: biased, but without the weights' variance).
+DRAW_DEFAULTS = {"uniform_mix": 0.0, "weighting": "importance"}
+WEIGHTINGS = ("importance", "none")
+
+
+def draw_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the draw knobs with defaults, the sampler's own params); ConfigError on a bad value."""
+    draw = {**DRAW_DEFAULTS, **{k: params[k] for k in DRAW_DEFAULTS if k in params}}
+    mix = draw["uniform_mix"]
+    if isinstance(mix, bool) or not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
+        raise ConfigError(f"sampler.uniform_mix={mix!r} must be a number in [0, 1]")
+    if draw["weighting"] not in WEIGHTINGS:
+        raise ConfigError(f"sampler.weighting={draw['weighting']!r} is not valid; valid choices: "
+                          f"{', '.join(WEIGHTINGS)}")
+    return draw, {k: v for k, v in params.items() if k not in DRAW_DEFAULTS}
+
+
 def validate(spec: SamplerSpec, ds: Dataset, budget: int, params: Mapping[str, Any]) -> dict:
     check_budget(budget, ds.n_pool)
     method = spec.regression
+    _, params = draw_params(params)
     split_params(spec.name, params, method.prepare_params,
                  [f for f in (method.prepare, method.distribution) if f is not None])
     if method.validate is not None:
@@ -139,6 +164,7 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
     """Steps 1-5; returns the row's columns and the drawn row indices (with repeats)."""
     method = spec.regression
     a, b = ds.x_pool, ds.y_pool
+    draw, params = draw_params(params)
     prep_params, dist_params = split_params(
         spec.name, params, method.prepare_params,
         [f for f in (method.prepare, method.distribution) if f is not None])
@@ -169,10 +195,13 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
             or not np.isclose(p.sum(), 1.0):
         raise RuntimeError(f"sampler {spec.name} returned an invalid distribution")
 
+    if draw["uniform_mix"] > 0:
+        p = (1.0 - draw["uniform_mix"]) * p + draw["uniform_mix"] / len(a)
+    n_zero = int(np.sum(p == 0))
     t0 = time.perf_counter()
     rng = rng_for(seed, "sampler", spec.name, budget)
     idx = rng.choice(len(a), size=budget, replace=True, p=p)
-    w = 1.0 / (budget * p[idx])
+    w = 1.0 / (budget * p[idx]) if draw["weighting"] == "importance" else np.ones(budget)
     out["time_sample"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -185,7 +214,8 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
     out.update(reference_fit(ds))
     out["n_unique"] = int(len(np.unique(idx)))
     # rows the sampler can never draw (the paper's k-medoids variant: its medoids)
-    out["n_zero_probability"] = int(np.sum(p == 0))
+    out["n_zero_probability"] = n_zero
+    out["max_weight_share"] = float(w.max() / w.sum())  # 1/s for equal weights
     out["fit_rank"] = rank
     out["min_norm_solution"] = bool(rank < a.shape[1])
     out["n_inferences"] = int(sum(queried))

@@ -8,6 +8,7 @@ incomplete sweep is reported as such, never padded; failed rows are counted, nev
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .. import results
 from ..errors import UserError
-from . import figures, paper, tables
+from . import figures, investigations, paper, tables
 
 # Recorded choices the paper does not fix (or that the local data forced), with why.
 NOT_FIXED = {
@@ -30,7 +31,7 @@ NOT_FIXED = {
     "sampler.zeta": "zeta of Algorithm 2 (the paper's experiments take zeta -> inf)",
     "sampler.init": "FasterPAM initialisation (not given)",
     "sampler.max_iter": "FasterPAM iterations (not given)",
-    "dataset.eval_split": "CIFAR-10 evaluation split (forced: the mirror has 1,000 of 10,000 test images)",
+    "dataset.eval_split": "evaluation split; train_holdout for CIFAR-10 (forced: the mirror has 1,000 of 10,000 test images)",
     "dataset.holdout_size": "size of the held-out evaluation part of the CIFAR-10 train set",
     "dataset.batches": "gas sensor batches (forced: the mirror lacks batches 7 and 10)",
     "dataset.preprocess_method": "gas feature preprocessing (not given; plain standardization breaks)",
@@ -75,11 +76,14 @@ def _choices(rows: pd.DataFrame) -> pd.DataFrame:
             continue
         values = rows[col].dropna().map(_show)
         for value, count in values.value_counts().sort_index().items():
-            out.append({"choice": col, "value": value, "rows": int(count),
+            datasets = sorted(rows.loc[values.index[values == value], "dataset"].unique())
+            out.append({"choice": col, "value": value, "datasets": ", ".join(datasets),
+                        "rows": int(count),
                         "not fixed by the paper / forced": NOT_FIXED.get(col, "")})
     for task, part in rows.groupby("task"):
         grid = ", ".join(str(b) for b in sorted(part["budget"].unique()))
-        out.append({"choice": f"budget ({task})", "value": grid, "rows": len(part),
+        out.append({"choice": f"budget ({task})", "value": grid,
+                    "datasets": ", ".join(sorted(part["dataset"].unique())), "rows": len(part),
                     "not fixed by the paper / forced": NOT_FIXED["budget"]})
     return pd.DataFrame(out)
 
@@ -118,6 +122,40 @@ def _filter_experiment(rows: pd.DataFrame, experiment: str | None) -> pd.DataFra
     return rows[keep]
 
 
+def _provenance(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: rows, seeds, where the models ran, summed run time (job-seconds), the span
+    from the first run's start to the last one's end, and the package versions found."""
+    out = []
+    for dataset, part in rows.groupby("dataset"):
+        col = lambda name: part[name] if name in part else pd.Series([None] * len(part))  # noqa: E731
+        started = pd.to_datetime(col("started_at"), utc=True, errors="coerce")
+        finished = pd.to_datetime(col("finished_at"), utc=True, errors="coerce")
+        device = col("device").fillna("cpu")
+        versions = col("versions").dropna().map(
+            lambda v: ", ".join(f"{k} {v[k]}" for k in ("keras", "jax", "tensorflow-cpu",
+                                                         "scikit-learn", "numpy") if k in v)
+            if isinstance(v, dict) else str(v))
+        out.append({"dataset": dataset, "rows": len(part),
+                    "seeds": int(part["seed"].nunique()),
+                    "device": "; ".join(f"{d} ({n})" for d, n in device.value_counts().items()),
+                    "job_hours": float(part["time_total"].sum()) / 3600 if "time_total" in part else math.nan,
+                    "first_start_to_last_end_h": (
+                        float((finished.max() - started.min()).total_seconds()) / 3600
+                        if started.notna().any() and finished.notna().any() else math.nan),
+                    "hosts": int(part["hostname"].nunique()) if "hostname" in part else 0,
+                    "versions": "; ".join(sorted(set(versions)))})
+    return pd.DataFrame(out)
+
+
+def _failed(rows: pd.DataFrame) -> pd.DataFrame:
+    bad = rows[rows["status"] != "ok"]
+    if bad.empty:
+        return bad
+    err = bad["error"].astype(str).str.slice(0, 90) if "error" in bad else ""
+    return (bad.assign(error=err).groupby(["dataset", "budget", "seed", "error"])["sampler"]
+            .count().rename("runs").reset_index())
+
+
 def build(results_dir: str | Path = "results", *, experiment: str | None = None,
           out: str | Path | None = None) -> Path:
     """Write the report; return the path of its ``index.md``."""
@@ -133,22 +171,35 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
     tdir, fdir = out / "tables", out / "figures"
     tdir.mkdir(parents=True, exist_ok=True)
     fdir.mkdir(parents=True, exist_ok=True)
-    index: list[str] = [f"# coreset-bench report\n",
-                        f"From `{results_dir}`{f' (experiment `{experiment}`)' if experiment else ''}: "
-                        f"{len(rows)} rows, {int((rows['status'] == 'ok').sum())} ok, "
-                        f"{int((rows['status'] != 'ok').sum())} failed (failed rows are counted, never averaged). "
-                        "Every cell states its number of seeds; intervals are 95% t intervals of the mean.\n"]
     link = lambda p: p.relative_to(out).as_posix()  # noqa: E731
+    seeds = sorted(rows["seed"].unique())
+    head: list[str] = [
+        "# Reproduction report: *Sensitivity Sampling for Coreset-Based Data Selection*\n",
+        f"Generated by `coreset-bench report results_dir={results_dir} out={out}`"
+        f"{f' experiment={experiment}' if experiment else ''} from {len(rows)} result rows "
+        f"({int((rows['status'] == 'ok').sum())} ok, {int((rows['status'] != 'ok').sum())} failed: "
+        f"failed rows are counted, never averaged), seeds {seeds[0]}..{seeds[-1]}. Every cell "
+        "states its number of seeds; intervals are 95% t intervals of the mean; claims are judged "
+        f"by paired Wilcoxon signed-rank tests over seeds (alpha = {paper.ALPHA}).\n"]
+    body: list[str] = []
 
     clf = rows[rows["task"] == "classification"] if "task" in rows else rows.iloc[0:0]
     if not clf.empty:
+        comp = paper.comparison_k2000(rows)
+        comp = comp[comp["seeds"] > 0]
+        if not comp.empty:
+            c_paths = _write_table(comp, tdir / "paper_k2000")
+            body += ["## Figure 2b: the paper's k = 2000 accuracies beside ours\n",
+                     f"Paper: mean of 100 runs. ([csv]({link(c_paths[1])}), "
+                     f"[tex]({link(c_paths[2])}))\n", tables.to_markdown(comp)]
         acc = tables.summary(clf, "accuracy")
         paths = _write_table(acc, tdir / "accuracy")
         rt = tables.runtime(clf, "classification")
         rt_paths = _write_table(rt, tdir / "runtime_classification", 3)
-        index += ["## Classification\n", f"Accuracy: [{link(paths[0])}]({link(paths[0])}) "
-                  f"([csv]({link(paths[1])}), [tex]({link(paths[2])})); runtime per stage: "
-                  f"[{link(rt_paths[0])}]({link(rt_paths[0])}).\n"]
+        body += ["## Classification (Figures 2a, 3 and 4)\n",
+                 f"Accuracy per dataset, sampler and budget: [{link(paths[0])}]({link(paths[0])}) "
+                 f"([csv]({link(paths[1])}), [tex]({link(paths[2])})); runtime per stage: "
+                 f"[{link(rt_paths[0])}]({link(rt_paths[0])}).\n"]
         fig2 = [s for s in ("uniform", "kcenter", "loss", "grad") if s in set(acc["sampler"])]
         for name, samplers in (("fig2_accuracy", fig2), ("fig4_accuracy", list(figures.LABELS))):
             present = [s for s in samplers if s in set(acc["sampler"])]
@@ -156,14 +207,14 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                 png, _ = figures.save(figures.metric_vs_budget(
                     acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy"),
                     fdir / name)
-                index.append(f"![{name}]({link(png)})\n")
+                body.append(f"![{name}]({link(png)})\n")
         for dataset in sorted(set(rt["dataset"])):
             png, _ = figures.save(figures.runtime_stacked(rt, dataset), fdir / f"fig3_runtime_{dataset}")
-            index.append(f"![runtime {dataset}]({link(png)})\n")
+            body.append(f"![runtime {dataset}]({link(png)})\n")
 
     reg = rows[rows["task"] == "regression"] if "task" in rows else rows.iloc[0:0]
     if not reg.empty:
-        index.append("## Regression\n")
+        body.append("## Regression (Figure 1)\n")
         for dataset, part in reg.groupby("dataset"):
             train, val = (tables.summary(part, m) for m in ("r2_error_train", "r2_error_val"))
             p_train = _write_table(train, tdir / f"r2_error_train_{dataset}")
@@ -171,59 +222,81 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
             ref = part[part["status"] == "ok"]
             reference = ({"train": float(ref["ref_r2_error_train"].iloc[0]),
                           "validation": float(ref["ref_r2_error_val"].iloc[0])} if len(ref) else {})
-            png, _ = figures.save(figures.regression_panels(train, val, reference),
+            png, _ = figures.save(figures.regression_panels(train, val, reference, ref),
                                   fdir / f"fig1_{dataset}")
-            index += [f"### {dataset}\n",
-                      f"Full-data least-squares fit (reference line): 1 - R^2 = "
-                      f"{reference.get('train', float('nan')):.4f} train, "
-                      f"{reference.get('validation', float('nan')):.4f} validation.\n",
-                      f"1 - R^2: [train]({link(p_train[0])}), [validation]({link(p_val[0])}).\n",
-                      f"![fig1 {dataset}]({link(png)})\n"]
+            body += [f"### {dataset}\n",
+                     f"Full-data least-squares fit (reference line): 1 - R^2 = "
+                     f"{reference.get('train', float('nan')):.4f} train, "
+                     f"{reference.get('validation', float('nan')):.4f} validation. The figure "
+                     "plots medians with the interquartile band (a few runs explode: see the "
+                     f"tables' means); 1 - R^2: [train]({link(p_train[0])}), "
+                     f"[validation]({link(p_val[0])}).\n",
+                     f"![fig1 {dataset}]({link(png)})\n"]
         rt = tables.runtime(reg, "regression")
         rt_paths = _write_table(rt, tdir / "runtime_regression", 3)
-        index.append(f"Runtime per stage: [{link(rt_paths[0])}]({link(rt_paths[0])}).\n")
+        body.append(f"Runtime per stage: [{link(rt_paths[0])}]({link(rt_paths[0])}).\n")
 
     bench_csv = Path(results_dir) / "bench" / "table1.csv"
     bench = pd.read_csv(bench_csv) if bench_csv.is_file() else None
     if bench is not None and not bench.empty:
         b_paths = _write_table(bench, tdir / "table1_benchmark", 3)
         png, _ = figures.save(figures.table1_ratio(bench), fdir / "table1_ratio")
-        index += ["## Table 1 runtime benchmark\n", f"[{link(b_paths[0])}]({link(b_paths[0])})\n",
-                  f"![table1]({link(png)})\n"]
+        body += ["## Table 1: leverage scores vs k-medoids runtime\n",
+                 f"From `{bench_csv.as_posix()}` (`coreset-bench bench table1`): "
+                 f"[{link(b_paths[0])}]({link(b_paths[0])})\n",
+                 tables.to_markdown(bench, 3), f"![table1]({link(png)})\n"]
 
-    index.append("## Comparison with the paper\n")
-    if not clf.empty:
-        comp = paper.comparison_k2000(rows)
-        comp = comp[comp["seeds"] > 0]
-        if not comp.empty:
-            c_paths = _write_table(comp, tdir / "paper_k2000")
-            index += ["Figure 2b (k = 2000, paper: mean of 100 runs) beside ours "
-                      f"([csv]({link(c_paths[1])}), [tex]({link(c_paths[2])})):\n",
-                      tables.to_markdown(comp)]
-        else:
-            index.append("No rows at k = 2000 for the paper's datasets and samplers.\n")
     verdicts = [paper.claim_sensitivity_beats_uniform_at_small_budgets(rows),
+                paper.claim_alg1_beats_other_methods(rows),
                 paper.claim_kcenter_worse_on_fashion(rows),
                 paper.claim_loss_fastest(rows),
                 paper.claim_kmedoids_close_to_leverage(rows),
                 paper.claim_kmedoids_faster(bench, rows)]
-    index.append(f"Claims (paired Wilcoxon signed-rank over seeds, alpha = {paper.ALPHA}, "
-                 f"at least {paper.MIN_PAIRS} pairs):\n")
-    for v in verdicts:
-        index.append(f"- **{v.verdict}** — {v.claim}")
-        index += [f"  - {e}" for e in v.evidence]
-    index.append("")
+    short = ["loss/grad beat uniform at small budgets (section 5.2, Figure 2)",
+             "Algorithm 1 outperforms the other methods (abstract, Figure 4)",
+             "[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b)",
+             "loss-based sampling is the fastest (section 5.2, Figure 3)",
+             "k-medoids is almost as good as leverage and better than uniform (Figure 1)",
+             "k-medoids (k = 0.2 n) is faster than leverage scores (Table 1)"]
+    glance = pd.DataFrame({"claim of the paper": short, "verdict": [v.verdict for v in verdicts]})
+    head += ["## Verdicts at a glance\n", tables.to_markdown(glance),
+             "Each verdict's paired tests are under [Claims in detail](#claims-in-detail).\n"]
+    body.append("## Claims in detail\n")
+    for i, v in enumerate(verdicts):
+        body.append(f"- **{v.verdict}** — {v.claim}")
+        body += [f"  - {e}" for e in v.evidence]
+        if v.table is not None and not v.table.empty:
+            _write_table(v.table, tdir / f"claim_{i + 1}")
+            body += ["", tables.to_markdown(v.table)]
+        body.append("")
+
+    inv = investigations.section(results_dir, rows,
+                                 lambda frame, name: _write_table(frame, tdir / name), link)
+    if inv:
+        body += ["## Investigations\n", *inv]
 
     choices = _choices(rows)
     ch_paths = _write_table(choices, tdir / "choices")
-    index += ["## Choices not fixed by the paper, and forced deviations\n",
-              f"Every recorded choice and the values found in the rows ([csv]({link(ch_paths[1])})):\n",
-              tables.to_markdown(choices)]
+    body += ["## Choices not fixed by the paper, and forced deviations\n",
+             f"Every recorded choice, the values found in the rows and the datasets they belong to "
+             f"([csv]({link(ch_paths[1])})):\n", tables.to_markdown(choices)]
     comp_paths = _write_table(_completeness(rows), tdir / "completeness")
-    index += ["## Completeness\n", tables.to_markdown(pd.read_csv(comp_paths[1])),
-              f"\n_Built in {time.perf_counter() - t0:.1f} s._\n"]
+    body += ["## Completeness\n", tables.to_markdown(pd.read_csv(comp_paths[1]))]
+    failed = _failed(rows)
+    if not failed.empty:
+        f_paths = _write_table(failed, tdir / "failed_runs")
+        body += ["Failed runs (recorded with their error; a re-run of the same command retries "
+                 f"them) ([csv]({link(f_paths[1])})):\n", tables.to_markdown(failed)]
+    prov = _provenance(rows)
+    p_paths = _write_table(prov, tdir / "provenance", 2)
+    body += ["## Where and how long\n",
+             "Per dataset: where the models ran (`device` column of the rows), summed run time "
+             "(job-hours: parallel workers overlap), the span from the first run's start to the "
+             f"last run's end (includes pauses between sweeps) and package versions "
+             f"([csv]({link(p_paths[1])})):\n", tables.to_markdown(prov, 2),
+             f"\n_Built in {time.perf_counter() - t0:.1f} s._\n"]
     path = out / "index.md"
-    path.write_text("\n".join(index))
+    path.write_text("\n".join(head + body))
     return path
 
 

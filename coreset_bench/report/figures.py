@@ -19,6 +19,8 @@ LABELS = {"uniform": "uniform", "kcenter": "[SS18] k-center", "loss": "loss (Alg
           "grad": "grad (Alg. 1)", "margin": "margin", "least_confidence": "least confidence",
           "entropy": "entropy", "leverage": "leverage", "kmedoids": "k-medoids",
           "kmedoids_alg2": "k-medoids, Alg. 2 (finite zeta)"}
+# One colour per sampler in every figure (matplotlib's tab10, in the paper's order).
+COLORS = {name: f"C{i}" for i, name in enumerate(LABELS)}
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
           "digits": "digits (8x8)", "gas_sensor_drift": "gas sensor drift",
           "synthetic_regression": "synthetic regression"}
@@ -55,7 +57,9 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
                      xlabel: str = "budget k (labelled points)", title: str = ""):
     """One panel per dataset: mean over seeds with a one-std band, per sampler (Figure 2a / 4 /
     1 style). ``summary`` is ``tables.summary`` output."""
-    datasets = list(dict.fromkeys(summary["dataset"]))
+    order = list(TITLES)
+    datasets = sorted(dict.fromkeys(summary["dataset"]),
+                      key=lambda d: (order.index(d) if d in order else len(order), d))
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         part = summary[summary["dataset"] == dataset]
@@ -63,41 +67,63 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
             s = part[part["sampler"] == sampler].sort_values("budget")
             if s.empty:
                 continue
-            ax.plot(s["budget"], s["mean"], marker="o", label=LABELS.get(sampler, sampler))
+            color = COLORS.get(sampler)
+            ax.plot(s["budget"], s["mean"], marker="o", markersize=4, color=color,
+                    label=LABELS.get(sampler, sampler))
             std = s["std"].fillna(0.0)
-            ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.2)
+            ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.12, color=color)
         _budget_axis(ax, sorted(part["budget"].unique()))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{TITLES.get(dataset, dataset)} ({_seed_note(part)})")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    seen: dict[str, object] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    labels = [LABELS.get(s, s) for s in samplers if LABELS.get(s, s) in seen]
+    handles = [seen[label] for label in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.text(0.5, 1.0, "mean over seeds, band = one standard deviation (as in the paper)",
+             ha="center", va="bottom", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[str, float]):
+def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[str, float],
+                      rows: pd.DataFrame | None = None):
     """Figure 1 style: 1 - R^2 vs sample size, train and validation panels, with the full-data
-    fit as a reference line."""
+    fit as a reference line. With ``rows`` (the ok result rows): the median over seeds with the
+    interquartile band, since a few runs explode and a mean +- std band then covers decades;
+    without: the mean with a one-std band."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, summary, split in ((axes[0], train, "train"), (axes[1], val, "validation")):
+        metric = "r2_error_train" if split == "train" else "r2_error_val"
         for sampler in ("uniform", "leverage", "kmedoids", "kmedoids_alg2"):
             s = summary[summary["sampler"] == sampler].sort_values("budget")
             if s.empty:
                 continue
-            ax.plot(s["budget"], s["mean"], marker="o", label=LABELS[sampler])
+            color = COLORS[sampler]
+            if rows is not None:
+                q = (rows[rows["sampler"] == sampler].groupby("budget")[metric]
+                     .quantile([0.25, 0.5, 0.75]).unstack())
+                ax.plot(q.index, q[0.5], marker="o", markersize=4, color=color, label=LABELS[sampler])
+                ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.12, color=color)
+                continue
+            ax.plot(s["budget"], s["mean"], marker="o", color=color, label=LABELS[sampler])
             std = s["std"].fillna(0.0)
             ax.fill_between(s["budget"], (s["mean"] - std).clip(lower=1e-4), s["mean"] + std,
-                            alpha=0.2)
+                            alpha=0.2, color=color)
         ref = reference.get(split)
         if ref is not None:
             ax.axhline(ref, color="black", linestyle="--", linewidth=1, label="full-data fit")
         _budget_axis(ax, sorted(summary["budget"].unique()))
         ax.set_yscale("log")
         ax.set_xlabel("sample size s")
-        ax.set_ylabel(f"1 - R^2 ({split})")
+        ax.set_ylabel(f"1 - R^2 ({split}){', median' if rows is not None else ''}")
         ax.set_title(f"{split} ({_seed_note(summary)})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

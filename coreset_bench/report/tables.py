@@ -32,7 +32,8 @@ def ci95(values: pd.Series) -> tuple[float, float]:
 
 
 def summary(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One line per (dataset, sampler, budget): seeds, mean, std, ci95_low, ci95_high."""
+    """One line per (dataset, sampler, budget): seeds, mean, std, ci95_low, ci95_high, median
+    (beside the mean: a few exploding runs move a mean, not a median)."""
     ok = rows[rows["status"] == "ok"]
     out = []
     for key, cell in ok.groupby(KEYS, sort=True):
@@ -40,8 +41,9 @@ def summary(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
         low, high = ci95(v)
         out.append({**dict(zip(KEYS, key)), "seeds": int(cell["seed"].nunique()),
                     "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
-                    "ci95_low": low, "ci95_high": high})
-    return pd.DataFrame(out, columns=[*KEYS, "seeds", "mean", "std", "ci95_low", "ci95_high"])
+                    "ci95_low": low, "ci95_high": high, "median": float(v.median())})
+    return pd.DataFrame(out, columns=[*KEYS, "seeds", "mean", "std", "ci95_low", "ci95_high",
+                                      "median"])
 
 
 def runtime(rows: pd.DataFrame, task: str) -> pd.DataFrame:

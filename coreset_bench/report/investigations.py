@@ -1,0 +1,91 @@
+"""The report's "Investigations" section: where a paper number or claim disagrees with ours,
+the runs that look for why.
+
+- Ablations (``results_dir/ablations/<experiment>/``, one results_dir per ablation config,
+  ``conf/experiment/abl_*.yaml``): each changes one thing; its rows are paired by seed and size
+  with uniform in the same directory and with the unchanged method in the main rows.
+- Checks written by scripts (``results_dir/investigations/<name>.csv`` with an optional
+  ``<name>.md`` beside it: the script's own description and conclusion, computed from the
+  numbers), e.g. ``scripts/investigate_fashion.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .. import results
+from . import paper, tables
+
+METRICS = ("r2_error_val", "r2_error_train")
+
+
+def _median(rows: pd.DataFrame, sampler: str, budget, metric: str, seeds=None) -> float:
+    cell = rows[(rows["status"] == "ok") & (rows["sampler"] == sampler) & (rows["budget"] == budget)]
+    if seeds is not None:
+        cell = cell[cell["seed"].isin(seeds)]
+    return float(cell[metric].median()) if len(cell) else math.nan
+
+
+def regression_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """One line per (sampler, size): medians of 1 - R^2, the paired test against uniform in the
+    ablation, and the unchanged method's median (main rows, same seeds)."""
+    out = []
+    ok = rows[rows["status"] == "ok"]
+    for (sampler, budget), cell in ok.groupby(["sampler", "budget"]):
+        if sampler == "uniform":
+            continue
+        line = {"ablation": name, "sampler": sampler, "s": int(budget),
+                "seeds": int(cell["seed"].nunique())}
+        for metric in METRICS:
+            short = "val" if metric.endswith("val") else "train"
+            r = paper.paired(rows, metric, sampler, "uniform", dataset=cell["dataset"].iloc[0],
+                             budget=budget)
+            med = float(cell[metric].median())
+            uni = _median(ok, "uniform", budget, metric)
+            line[f"median_{short}"] = med
+            line[f"uniform_{short}"] = uni
+            if r is None:
+                line[f"vs_uniform_{short}"] = "—"
+            else:
+                sig = r.p_value < paper.ALPHA
+                line[f"vs_uniform_{short}"] = ("better" if sig and med < uni else
+                                               "WORSE" if sig and med > uni else "tie") + \
+                    f" (p={r.p_value:.2g})"
+            line[f"unchanged_{short}"] = _median(base[base["dataset"] == cell["dataset"].iloc[0]],
+                                                 sampler, budget, metric, set(cell["seed"]))
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> list[str]:
+    """Markdown lines of the section (empty when there is nothing to show)."""
+    root = Path(results_dir)
+    lines: list[str] = []
+    checks = sorted((root / "investigations").glob("*.csv")) if (root / "investigations").is_dir() else []
+    for csv in checks:
+        frame = pd.read_csv(csv)
+        note = csv.with_suffix(".md")
+        lines += [f"### {csv.stem.replace('_', ' ')}\n",
+                  note.read_text().strip() + "\n" if note.is_file() else "",
+                  tables.to_markdown(frame)]
+    abl_root = root / "ablations"
+    frames = []
+    for d in sorted(p for p in abl_root.iterdir() if p.is_dir()) if abl_root.is_dir() else []:
+        rows = results.load(d)
+        if rows.empty or "task" not in rows or not (rows["task"] == "regression").any():
+            continue
+        frames.append(regression_ablation(d.name, rows[rows["task"] == "regression"], base))
+    if frames:
+        abl = pd.concat(frames, ignore_index=True)
+        paths = write_table(abl, "ablations_regression")
+        lines += ["### Gas sensor ablations (k-medoids against uniform at large s)\n",
+                  "Each ablation (`conf/experiment/abl_gas_*.yaml`, rows in "
+                  f"`{abl_root.as_posix()}/<name>/`) changes one thing. Medians of 1 - R^2 over "
+                  "seeds; `vs_uniform`: paired Wilcoxon against uniform in the same ablation "
+                  f"(alpha {paper.ALPHA}); `unchanged`: the method's median in the Figure 1 rows "
+                  f"on the same seeds ([csv]({link(paths[1])})).\n",
+                  tables.to_markdown(abl)]
+    return lines
