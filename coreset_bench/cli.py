@@ -17,7 +17,8 @@ commands:
                            coreset-bench run --help   lists config groups and options
   data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
                            exit 0 only if every requested dataset is complete
-  results [DIR]            summary table (mean, std, n seeds) of the rows in DIR (default results)
+  results [DIR]            summary table of the rows in DIR (default results): mean, 95% interval,
+                           seeds, paired difference from uniform with its interval and p value
   report [results_dir=results] [experiment=NAME] [out=DIR]
                            tables, figures, paper comparison -> DIR (default results_dir/report)
   bench table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
@@ -179,6 +180,9 @@ def cmd_bench(args: list[str]) -> int:
     from . import bench
     from .errors import UserError
 
+    if _wants_help(args):
+        print(BENCH_HELP, end="")
+        return 0
     if not args or args[0] not in ("table1", "sweep", "engine"):
         return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep, engine")
     if args[0] == "engine":
@@ -234,10 +238,39 @@ def cmd_bench(args: list[str]) -> int:
     return 0
 
 
+REPORT_HELP = """usage: coreset-bench report [results_dir=DIR] [experiment=NAME] [out=DIR]
+
+Tables (md/csv/tex), figures (png/pdf) and the paper comparison from the result rows of DIR
+(default: results), written to OUT (default: DIR/report): verdicts on the paper's claims (paired
+Wilcoxon tests over seeds), Figure 2b beside ours, Figures 1-4, Table 1 (if `coreset-bench bench
+table1` has run), investigations (DIR/ablations/*, DIR/investigations/*.csv), choices and
+deviations, completeness, where and how long. experiment=NAME keeps the rows of one recipe.
+The published reproduction: coreset-bench report results_dir=results out=docs/reproduction
+"""
+
+BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine} [KEY=VALUE ...]
+
+  table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
+         Table 1: leverage scores vs k-medoids runtime on n x n data
+  sweep [project=true|false]
+         sweep throughput, projected fig2_mnist wall time
+  engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
+         training engines, k-means and k-center vs their references
+Each prints ratios measured side by side in one run (see README, "Speed").
+"""
+
+
+def _wants_help(args: list[str]) -> bool:
+    return bool(args) and args[0] in ("-h", "--help", "help")
+
+
 def cmd_report(args: list[str]) -> int:
     from . import report
     from .errors import UserError
 
+    if _wants_help(args):
+        print(REPORT_HELP, end="")
+        return 0
     try:
         opts = report.cli_options(args)
         results_dir = opts.get("results_dir", "results")

@@ -101,3 +101,9 @@ def test_a_normal_run_starts_quietly(tmp_path, backend):
                   "Unable to initialize backend", "I0000", "W0000"):
         assert noise not in printed, printed
     assert "done dataset=digits sampler=uniform budget=40" in printed
+
+
+@pytest.mark.parametrize("command", ["report", "bench"])
+def test_every_command_has_help(command):
+    out = run_cli(command, "--help")
+    assert out.returncode == 0 and out.stdout.startswith(f"usage: coreset-bench {command}")

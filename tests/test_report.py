@@ -203,3 +203,13 @@ def test_ablation_rows_are_paired_with_uniform_and_the_unchanged_method(tmp_path
     assert line["vs_uniform_val"].startswith("better (p=0.03")  # all 6 pairs better: 2/2^6
     assert line["unchanged_val"] == 1.0 and line["seeds"] == 6
     assert any("abl_gas_mix10" in text for text in lines)
+
+
+def test_differences_from_uniform_are_paired_and_compared_with_the_paper():
+    base = np.array([0.90, 0.91, 0.92, 0.905, 0.915])
+    rows = frame({("uniform", 2000): list(base), ("loss", 2000): list(base + [0.007, 0.008, 0.0075, 0.0068, 0.0077])})
+    [line] = paper.differences_k2000(rows).to_dict("records")
+    assert line["dataset"] == "mnist" and line["sampler"] == "loss" and line["seeds"] == 5
+    assert line["paper_minus_uniform"] == pytest.approx(0.9203 - 0.9130)
+    assert line["ours_minus_uniform"] == pytest.approx(0.0074)
+    assert line["paper_in_ci"] == "yes" and line["same_sign"] == "yes"
