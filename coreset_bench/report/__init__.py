@@ -216,6 +216,9 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                     acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy"),
                     fdir / name)
                 body.append(f"![{name}]({link(png)})\n")
+        body.append("Figure 3: selection time per stage (the final training and evaluation "
+                    "excluded, as in the paper), mean per run on the machine that ran it (see "
+                    "[Where and how long](#where-and-how-long): parallel workers share its cores).\n")
         for dataset in sorted(set(rt["dataset"])):
             png, _ = figures.save(figures.runtime_stacked(rt, dataset), fdir / f"fig3_runtime_{dataset}")
             body.append(f"![runtime {dataset}]({link(png)})\n")

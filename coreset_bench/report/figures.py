@@ -139,22 +139,30 @@ def runtime_stacked(runtime: pd.DataFrame, dataset: str, task: str = "classifica
     stages = [s for s in STAGES[task] if s not in exclude and f"time_{s}" in part]
     budgets = sorted(part["budget"].unique())
     samplers = _ordered(set(part["sampler"]))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(1 + len(budgets) * (0.5 * len(samplers) + 1), 3.8),
+    ncols = min(3, len(budgets))
+    nrows = -(-len(budgets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (0.45 * len(samplers) + 1.6), 3.3 * nrows),
                              squeeze=False, sharey=True)
-    for ax, budget in zip(axes[0], budgets):
+    stage_colors = {stage: plt.cm.Set2(i) for i, stage in enumerate(STAGES[task])}  # not the samplers'
+    flat = [ax for row in axes for ax in row]
+    for ax, budget in zip(flat, budgets):
         rows = part[part["budget"] == budget].set_index("sampler").reindex(samplers)
         bottom = pd.Series(0.0, index=rows.index)
         for stage in stages:
             values = rows[f"time_{stage}"].fillna(0.0)
-            ax.bar(range(len(samplers)), values, bottom=bottom, label=stage)
+            ax.bar(range(len(samplers)), values, bottom=bottom, label=stage.replace("_", " "),
+                   color=stage_colors[stage])
             bottom = bottom + values
         ax.set_xticks(range(len(samplers)))
-        ax.set_xticklabels([LABELS.get(s, s) for s in samplers], rotation=45, ha="right", fontsize=8)
+        ax.set_xticklabels([LABELS.get(s, s) for s in samplers], rotation=40, ha="right", fontsize=8)
         ax.set_title(f"k = {budget}")
-        ax.set_xlabel("sampler")
-    axes[0][0].set_ylabel("seconds (mean over seeds)")
+        ax.grid(axis="y", alpha=0.3)
+    for ax in flat[len(budgets):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("seconds (mean over seeds)")
     if stages:
-        axes[0][-1].legend(fontsize=7, title="stage")
+        flat[0].legend(fontsize=7, title="stage", title_fontsize=7)
     fig.suptitle(f"Selection runtime per stage, {TITLES.get(dataset, dataset)}")
     fig.tight_layout()
     return fig
