@@ -6,7 +6,8 @@ the runs that look for why.
   with uniform in the same directory and with the unchanged method in the main rows.
 - Checks written by scripts (``results_dir/investigations/<name>.csv`` with an optional
   ``<name>.md`` beside it: the script's own description and conclusion, computed from the
-  numbers), e.g. ``scripts/investigate_fashion.py``.
+  numbers; ``*_per_seed.csv`` are the scripts' raw values, not shown), e.g.
+  ``scripts/investigate_fashion.py``, ``scripts/investigate_cifar_eval.py``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
     """Markdown lines of the section (empty when there is nothing to show)."""
     root = Path(results_dir)
     lines: list[str] = []
-    checks = sorted((root / "investigations").glob("*.csv")) if (root / "investigations").is_dir() else []
+    checks = sorted(p for p in (root / "investigations").glob("*.csv")
+                    if not p.stem.endswith("_per_seed")) if (root / "investigations").is_dir() else []
     for csv in checks:
         frame = pd.read_csv(csv)
         note = csv.with_suffix(".md")
