@@ -82,6 +82,7 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
         frames.append(regression_ablation(d.name, rows[rows["task"] == "regression"], base))
     if frames:
         abl = pd.concat(frames, ignore_index=True)
+        bullets = _kmedoids_at_largest_s(abl, base)
         paths = write_table(abl, "ablations_regression")
         lines += ["### Gas sensor ablations (k-medoids against uniform at large s)\n",
                   "Each ablation (`conf/experiment/abl_gas_*.yaml`, rows in "
@@ -89,5 +90,32 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
                   "seeds; `vs_uniform`: paired Wilcoxon against uniform in the same ablation "
                   f"(alpha {paper.ALPHA}); `unchanged`: the method's median in the Figure 1 rows "
                   f"on the same seeds ([csv]({link(paths[1])})).\n",
-                  tables.to_markdown(abl)]
+                  tables.to_markdown(abl), *bullets]
     return lines
+
+
+def _status(med: float, uni: float, p: float) -> str:
+    return "better" if p < paper.ALPHA and med < uni else "WORSE" if p < paper.ALPHA and med > uni else "tie"
+
+
+def _kmedoids_at_largest_s(abl: pd.DataFrame, base: pd.DataFrame) -> list[str]:
+    """Computed summary: does each ablation remove k-medoids' loss to uniform at its largest s?"""
+    km = abl[abl["sampler"] == "kmedoids"]
+    if km.empty:
+        return []
+    out = ["", "k-medoids against uniform at each ablation's largest s (computed from the table; "
+               "`Figure 1 rows`: the unchanged method, all seeds):", ""]
+    s = int(km["s"].max())
+    fig1 = []
+    for metric, short in (("r2_error_val", "val"), ("r2_error_train", "train")):
+        r = paper.paired(base, metric, "kmedoids", "uniform", dataset="gas_sensor_drift", budget=s)
+        if r is not None:
+            fig1.append(f"{short} {_status(_median(base, 'kmedoids', s, metric), _median(base, 'uniform', s, metric), r.p_value)}")
+    if fig1:
+        out.append(f"- Figure 1 rows, s = {s}: {', '.join(fig1)}")
+    for line in km[km["s"] == s].to_dict("records"):
+        states = [line["vs_uniform_val"].split(" ")[0], line["vs_uniform_train"].split(" ")[0]]
+        gone = "WORSE" not in states
+        out.append(f"- {line['ablation']}: val {states[0]}, train {states[1]}"
+                   f" -> {'no longer worse than uniform' if gone else 'still worse than uniform'}")
+    return out + [""]
