@@ -29,6 +29,10 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     never averaged): seeds, mean and 95% interval of the metric (accuracy, or validation
     1 - R^2 for regression), the paired difference from uniform, selection time."""
     metric = "accuracy" if "accuracy" in frame and frame["accuracy"].notna().any() else "r2_error_val"
+    if metric not in frame:  # only failed rows so far
+        frame = frame.assign(**{metric: float("nan")})
+    if "time_selection" not in frame:
+        frame = frame.assign(time_selection=float("nan"))
     ok = frame[(frame["status"] == "ok") & frame[metric].notna()]
     failed = frame[frame["status"] != "ok"].groupby(KEYS).size()
     out = []
