@@ -207,7 +207,9 @@ def check_results_dir(results_dir: str, planned: list[Planned]) -> None:
         owner = results.cell_owner(results_dir, cell)
         if owner is None or owner == p.key:
             continue
-        old = results.read_row(results_dir, owner) or {}
+        old = results.read_row(results_dir, owner)
+        if old is None:   # the row that owned the cell is gone (deleted, or quarantined as damaged)
+            continue
         new = flatten("", {k: v for k, v in p.ident.items() if k not in ("budget", "seed")}, {})
         raise ConfigError(
             f"results_dir={results_dir} already has a row for {results.cell_name(cell)} made with "

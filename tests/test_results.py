@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from coreset_bench import results
 
@@ -55,3 +56,35 @@ def test_run_key_is_order_independent_and_sensitive_to_values():
     assert a != results.run_key({"x": 1, "y": {"b": 2, "a": 4}})
     assert len(a) == 16 and all(c in "0123456789abcdef" for c in a)
     assert os.sep not in a
+
+
+DAMAGED = {
+    "truncated": ('{"run_key": "x", "dataset": "dig', "does not parse as JSON"),
+    "not an object": ("[1, 2, 3]", "is a JSON list, not a row object"),
+    "core column missing": ('{"run_key": "x", "dataset": "digits"}',
+                            "lacks the column(s) model, sampler, budget, seed, status"),
+    "foreign key": (None, "holds run_key 'other', not its file name's 'x'"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_row_file_is_quarantined_and_counts_as_not_done(tmp_path, case, caplog):
+    import json
+
+    text, reason = DAMAGED[case]
+    results.write_row(tmp_path, row("a"))
+    path = tmp_path / "rows" / "x.json"
+    path.write_text(text if text is not None else json.dumps(row("other")))
+    # results / report: skipped with one line, counted, the file left where it is
+    frame = results.load(tmp_path)
+    assert frame["run_key"].tolist() == ["a"] and frame.attrs["damaged"] == 1
+    assert any(f"damaged row file {path}: {reason}" in r.getMessage() for r in caplog.records)
+    assert path.exists()
+    # the sweep's check: moved aside (never deleted), the run is not done
+    caplog.clear()
+    assert results.read_row(tmp_path, "x") is None and not results.has_ok_row(tmp_path, "x")
+    [moved] = (tmp_path / "quarantine" / "rows").iterdir()
+    assert moved.name.startswith("x.json.") and not path.exists()
+    assert moved.read_text() == (text if text is not None else json.dumps(row("other")))
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"damaged row file {path}: {reason}") and "not done" in line

@@ -257,3 +257,23 @@ def test_sweeps_are_seed_major_so_a_stopped_sweep_leaves_whole_seeds():
     assert ProgressSweeper(order=[])._ordered(grid) == grid
     # a key the grid does not sweep leaves Hydra's order as it was
     assert ProgressSweeper(order=["model"])._ordered(grid) == grid
+
+
+def test_a_damaged_row_is_rerun_by_the_sweep_and_skipped_by_results_and_report(tmp_path):
+    """A half-copied row file (e.g. an interrupted rsync) costs one run, not the sweep."""
+    args = ("run", "-m", "dataset=synthetic_regression", "sampler=uniform,leverage", "budget=50",
+            "seed=0,1", f"results_dir={tmp_path}", "hydra.launcher.n_jobs=1")
+    assert run_cli(*args).returncode == 0
+    victim = sorted((tmp_path / "rows").glob("*.json"))[0]
+    good = victim.read_text()
+    victim.write_text(good[: len(good) // 2])                 # truncated
+    for command in (("results", str(tmp_path)), ("report", f"results_dir={tmp_path}")):
+        out = run_cli(*command)
+        assert out.returncode == 0, out.stderr
+        assert f"damaged row file {victim}: does not parse as JSON" in out.stderr
+        assert "1 damaged row file(s)" in out.stderr
+    again = run_cli(*args)
+    assert again.returncode == 0 and "runs ok=1 skipped=3 failed=0" in again.stderr
+    assert json.loads(victim.read_text())["status"] == "ok"   # re-run, same key
+    assert len(list((tmp_path / "quarantine" / "rows").iterdir())) == 1
+    assert len(results.load(tmp_path)) == 4
