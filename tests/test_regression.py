@@ -279,3 +279,19 @@ def test_draw_ablation_bad_values(tmp_path, knob, match):
         runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50", knob,
                               f"results_dir={tmp_path}"))
     assert results.load(tmp_path).empty
+
+
+def test_a_damaged_cache_entry_is_moved_aside_and_recomputed(tmp_path, caplog):
+    cache = reg.PreparedCache(tmp_path / "cache" / "prepared")
+    state, _, hit = cache.get_or_compute("k", lambda: {"medoids": np.arange(3)})
+    assert not hit
+    entry = tmp_path / "cache" / "prepared" / "k.npz"
+    entry.write_bytes(entry.read_bytes()[:40])                    # truncated (e.g. a full disk)
+    fresh = reg.PreparedCache(tmp_path / "cache" / "prepared")    # another process: no memory
+    state, _, hit = fresh.get_or_compute("k", lambda: {"medoids": np.arange(3)})
+    assert not hit and state["medoids"].tolist() == [0, 1, 2]
+    [moved] = (tmp_path / "quarantine" / "prepared").iterdir()
+    assert moved.name.startswith("k.npz.") and len(moved.read_bytes()) == 40
+    assert any("damaged cache entry" in r.getMessage() for r in caplog.records)
+    assert reg.PreparedCache(tmp_path / "cache" / "prepared").get_or_compute(
+        "k", lambda: {"medoids": np.arange(9)})[2]                # the recomputed entry is used

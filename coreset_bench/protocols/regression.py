@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import ConfigError
+from .. import results
 from ..results import atomic_write_bytes
 from ..samplers import SamplerSpec
 from ..seeding import rng_for
@@ -93,8 +95,14 @@ class PreparedCache:
                 self.memory[key] = (state, seconds)
                 self.hits += 1
                 return state, seconds, True
-            except (OSError, ValueError, KeyError):
-                path.unlink(missing_ok=True)  # damaged entry: recompute
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                # damaged entry (e.g. truncated by a full disk): moved aside, recomputed
+                try:
+                    dest = results.quarantine(self.root.parent.parent, path)
+                    log.warning("damaged cache entry %s: %s; moved to %s, recomputing", path,
+                                f"{type(exc).__name__}: {exc}", dest)
+                except FileNotFoundError:
+                    pass
         t0 = time.perf_counter()
         state = compute()
         seconds = time.perf_counter() - t0
