@@ -19,6 +19,10 @@ commands:
                            exit 0 only if every requested dataset is complete
   results [DIR]            summary table of the rows in DIR (default results): mean, 95% interval,
                            seeds, paired difference from uniform with its interval and p value
+  results check [DIR]      is DIR consistent (rows parse, selections match, one identity per
+                           cell)? lists orphans and quarantined files; exit 0 only if so
+  results export DIR --to FILE.csv|FILE.parquet
+                           every row as one table for pandas or R
   report [results_dir=results] [experiment=NAME] [out=DIR]
                            tables, figures, paper comparison -> DIR (default results_dir/report)
   bench table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
@@ -150,9 +154,65 @@ def cmd_data(args: list[str]) -> int:
     return 0 if all_ok else 1
 
 
+def cmd_results_check(args: list[str]) -> int:
+    from .check import check
+
+    parser = argparse.ArgumentParser(prog="coreset-bench results check",
+                                     description="Is a results directory consistent? Exit 0 only if so.")
+    parser.add_argument("results_dir", nargs="?", default="results")
+    ns = parser.parse_args(args)
+    if not Path(ns.results_dir).is_dir():
+        return _fail(f"results directory {ns.results_dir!r} does not exist")
+    rep = check(ns.results_dir)
+    for line in rep.problems:
+        print(f"problem: {line}")
+    for line in rep.notes:
+        print(f"note: {line}")
+    print(f"{ns.results_dir}: {rep.rows} rows ({rep.ok} ok), {len(rep.problems)} problem(s): "
+          f"{'consistent' if rep.consistent else 'NOT consistent'}")
+    return 0 if rep.consistent else 1
+
+
+def cmd_results_export(args: list[str]) -> int:
+    from . import results
+
+    parser = argparse.ArgumentParser(prog="coreset-bench results export",
+                                     description="All rows of a results directory as one table file.")
+    parser.add_argument("results_dir")
+    parser.add_argument("--to", required=True, help="output file: .csv or .parquet (needs pyarrow)")
+    ns = parser.parse_args(args)
+    if not Path(ns.results_dir).is_dir():
+        return _fail(f"results directory {ns.results_dir!r} does not exist")
+    suffix = Path(ns.to).suffix
+    if suffix not in (".csv", ".parquet"):
+        return _fail(f"--to {ns.to!r}: the file name must end in .csv or .parquet")
+    frame = results.load(ns.results_dir)
+    if frame.empty:
+        return _fail(f"no result rows under {ns.results_dir}/rows")
+    # nested columns (versions, lists) as JSON text, so every tool reads them
+    import json
+
+    for col in frame.columns:
+        if frame[col].map(lambda v: isinstance(v, (dict, list))).any():
+            frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    if suffix == ".parquet":
+        try:
+            frame.to_parquet(ns.to, index=False)
+        except ImportError:
+            return _fail("--to *.parquet needs pyarrow (pip install pyarrow); or use --to FILE.csv")
+    else:
+        frame.to_csv(ns.to, index=False)
+    print(f"{len(frame)} rows written to {ns.to}")
+    return 0
+
+
 def cmd_results(args: list[str]) -> int:
     from .summary import summary_table
 
+    if args and args[0] == "check":
+        return cmd_results_check(args[1:])
+    if args and args[0] == "export":
+        return cmd_results_export(args[1:])
     parser = argparse.ArgumentParser(prog="coreset-bench results")
     parser.add_argument("results_dir", nargs="?", default="results")
     ns = parser.parse_args(args)

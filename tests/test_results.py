@@ -88,3 +88,50 @@ def test_a_damaged_row_file_is_quarantined_and_counts_as_not_done(tmp_path, case
     assert moved.read_text() == (text if text is not None else json.dumps(row("other")))
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith(f"damaged row file {path}: {reason}") and "not done" in line
+
+
+def _ok(tmp_path, key, seed=0, **extra):
+    import hashlib
+
+    chosen = np.arange(5) + seed
+    results.write_selection(tmp_path, key, chosen)
+    sha = hashlib.sha1(chosen.astype(np.int64).tobytes()).hexdigest()
+    results.write_row(tmp_path, row(key, seed=seed, selection_sha1=sha, **extra))
+
+
+def test_results_check_finds_each_inconsistency(tmp_path):
+    from conftest import run_cli
+
+    _ok(tmp_path, "a")
+    _ok(tmp_path, "b", seed=1)
+    out = run_cli("results", "check", str(tmp_path))
+    assert out.returncode == 0 and out.stdout.strip().endswith("2 rows (2 ok), 0 problem(s): consistent")
+    results.write_selection(tmp_path, "b", np.arange(7))                 # selection swapped
+    (tmp_path / "rows" / "c.json").write_text('{"run_key": "c"')        # damaged row
+    _ok(tmp_path, "d", sampler="loss")                                  # same cell as ...
+    _ok(tmp_path, "e", sampler="loss", lam=0.5)                         # ... another identity
+    np.save(tmp_path / "selections" / "zzz.npy", np.arange(3))           # orphan
+    out = run_cli("results", "check", str(tmp_path))
+    assert out.returncode == 1 and "NOT consistent" in out.stdout
+    problems = [l for l in out.stdout.splitlines() if l.startswith("problem: ")]
+    assert len(problems) == 3
+    assert any("selections/b.npy does not match its row" in p for p in problems)
+    assert any("rows/c.json: does not parse as JSON" in p for p in problems)
+    assert any("cell digits-mlp-loss-10-0 holds rows of 2 identities: d, e" in p for p in problems)
+    assert "note: 1 orphan selection file(s) without a row" in out.stdout
+    assert run_cli("results", "check", str(tmp_path / "nope")).returncode == 2
+
+
+def test_results_export_writes_every_row(tmp_path):
+    import pandas as pd
+
+    from conftest import run_cli
+
+    _ok(tmp_path, "a", versions={"numpy": "2"})
+    _ok(tmp_path, "b", seed=1)
+    out = run_cli("results", "export", str(tmp_path), "--to", str(tmp_path / "rows.csv"))
+    assert out.returncode == 0 and out.stdout.strip() == f"2 rows written to {tmp_path / 'rows.csv'}"
+    frame = pd.read_csv(tmp_path / "rows.csv")
+    assert sorted(frame["run_key"]) == ["a", "b"] and '"numpy": "2"' in frame["versions"].dropna().iloc[0]
+    bad = run_cli("results", "export", str(tmp_path), "--to", str(tmp_path / "rows.xlsx"))
+    assert bad.returncode == 2 and "must end in .csv or .parquet" in bad.stderr
