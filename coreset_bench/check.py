@@ -9,7 +9,6 @@ gone), left-over temporary files of killed writers, and what is in ``quarantine/
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +58,7 @@ def check(results_dir: str | Path) -> Report:
         except (OSError, ValueError, EOFError) as exc:
             rep.problems.append(f"selection file {sel} does not load: {exc}")
             continue
-        digest = hashlib.sha1(np.asarray(chosen, np.int64).tobytes()).hexdigest()
+        digest = results.selection_sha1(chosen)
         if row.get("selection_sha1") not in (None, digest):
             rep.problems.append(f"selection file {sel} does not match its row: sha1 {digest}, "
                                 f"row says {row['selection_sha1']}")

@@ -170,6 +170,11 @@ def write_row(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
     return path
 
 
+def selection_sha1(indices: np.ndarray) -> str:
+    """The digest a row records of its selection (``selection_sha1``)."""
+    return hashlib.sha1(np.asarray(indices, np.int64).tobytes()).hexdigest()
+
+
 def write_selection(results_dir: str | os.PathLike, key: str, indices: np.ndarray) -> Path:
     path = Path(results_dir) / SELECTIONS / f"{key}.npy"
     buf = io.BytesIO()

@@ -14,7 +14,6 @@ with the error and traceback.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import platform
 import socket
@@ -160,7 +159,7 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
     try:
         out, chosen = work()
         row.update(out)
-        row["selection_sha1"] = hashlib.sha1(np.asarray(chosen, np.int64).tobytes()).hexdigest()
+        row["selection_sha1"] = results.selection_sha1(chosen)
         row["status"] = "ok"
         if save_selection:
             results.write_selection(results_dir, row["run_key"], chosen)

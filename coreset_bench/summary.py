@@ -11,17 +11,11 @@ import pandas as pd
 from scipy import stats
 
 from . import results
+from .intervals import ci95
 
 KEYS = ["dataset", "model", "sampler", "budget"]
 ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy",
          "leverage", "kmedoids", "kmedoids_alg2"]
-
-
-def _t_interval(v: np.ndarray) -> tuple[float, float]:
-    if len(v) < 2:
-        return math.nan, math.nan
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean() - half), float(v.mean() + half)
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +32,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for key, cell in ok.groupby(KEYS):
         v = cell[metric].to_numpy(float)
-        low, high = _t_interval(v)
+        low, high = ci95(pd.Series(v))
         line = {**dict(zip(KEYS, key)), "seeds": int(cell["seed"].nunique()),
                 "failed": int(failed.get(key, 0)), f"{metric}_mean": float(v.mean()),
                 "ci95_low": low, "ci95_high": high}
@@ -48,7 +42,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
         both = cell.set_index("seed")[metric].to_frame("a").join(base.to_frame("u"), how="inner")
         diff = (both["a"] - both["u"]).to_numpy(float)
         if sampler != "uniform" and len(diff) >= 2:
-            d_low, d_high = _t_interval(diff)
+            d_low, d_high = ci95(pd.Series(diff))
             p = 1.0 if np.allclose(diff, 0) else float(stats.wilcoxon(diff).pvalue)
             line.update(vs_uniform=float(diff.mean()), vs_uniform_low=d_low,
                         vs_uniform_high=d_high, p_vs_uniform=p)

@@ -74,10 +74,9 @@ def main(seeds: int = 10, k: int = 2000, results_dir: str = "results") -> None:
     # the trained models' accuracies are kept per seed: a second call (e.g. after more harness
     # rows have come in) reuses them and recomputes only (e) and the summary
     cache = dest / f"fashion_uniform_k{k}_per_seed.csv"
-    timing = "{:.0f} s"
-    if cache.is_file() and len(pd.read_csv(cache)) == seeds:
-        out = {c: pd.read_csv(cache)[c].to_numpy(float) for c in pd.read_csv(cache).columns}
-        timing = f"{{:.0f}} s; (a)-(d) read from {cache.name}, trained by an earlier call"
+    reused = cache.is_file() and len(pd.read_csv(cache)) == seeds
+    if reused:
+        out = {c: v.to_numpy(float) for c, v in pd.read_csv(cache).items()}
     else:
         out = trained(seeds, k)
         pd.DataFrame(out).to_csv(cache, index=False)
@@ -110,7 +109,8 @@ def main(seeds: int = 10, k: int = 2000, results_dir: str = "results") -> None:
     in_ci = [r["method"] for r in table if r["ci95_low"] <= paper <= r["ci95_high"]]
     note = [f"Fashion-MNIST, k = {k}, uniform points, the paper's recipe (MLP 128, Adam 1e-3, batch 32, "
             f"10 epochs); paper: {paper:.4f}. `python scripts/investigate_fashion.py {seeds} {k} "
-            f"{results_dir}` ({timing.format(time.perf_counter() - t0)}). `vs_plain`: difference from the plain "
+            f"{results_dir}` ({time.perf_counter() - t0:.0f} s"
+            f"{f'; (a)-(d) read from {cache.name}, trained by an earlier call' if reused else ''}). `vs_plain`: difference from the plain "
             "Keras script with its 95% interval (paired for (a) and (b), which train on the same index "
             "sets; unpaired for (e)).", ""]
     note.append("**Conclusion (computed from the table):** " + (

@@ -295,3 +295,37 @@ def test_a_damaged_cache_entry_is_moved_aside_and_recomputed(tmp_path, caplog):
     assert any("damaged cache entry" in r.getMessage() for r in caplog.records)
     assert reg.PreparedCache(tmp_path / "cache" / "prepared").get_or_compute(
         "k", lambda: {"medoids": np.arange(9)})[2]                # the recomputed entry is used
+
+
+def test_the_mixed_draw_is_unbiased_for_the_total_over_every_row():
+    """Known total: sum_S w f estimates sum_i f_i. Without mixing, the rows at probability 0
+    (k-medoids' medoids) are never drawn and their share is missing; any uniform_mix > 0
+    weights by the distribution actually drawn from and recovers the whole total."""
+    rng = np.random.default_rng(0)
+    n, s, reps = 200, 50, 4000
+    f = rng.gamma(2.0, 1.0, n)
+    p = rng.random(n)
+    p[:20] = 0.0                                          # 20 rows the sampler can never draw
+    p /= p.sum()
+    for mix, expected in ((0.0, f[20:].sum()), (0.1, f.sum()), (0.5, f.sum())):
+        est = np.empty(reps)
+        for r in range(reps):
+            idx, w, _ = reg.draw(p, s, rng, uniform_mix=mix)
+            est[r] = np.sum(w * f[idx])
+        se = est.std(ddof=1) / np.sqrt(reps)
+        assert abs(est.mean() - expected) < 4 * se, (mix, est.mean(), expected, se)
+    assert abs(f.sum() - f[20:].sum()) > 20 * se               # the two totals are far apart
+    idx, w, _ = reg.draw(p, s, rng, uniform_mix=0.1, weighting="none")
+    assert np.all(w == 1.0)
+
+
+def test_a_cell_whose_row_was_quarantined_takes_another_variant(tmp_path):
+    base = ("dataset=synthetic_regression", "sampler=kmedoids", "budget=100", f"results_dir={tmp_path}")
+    [first] = runner.execute(config(*base))
+    with pytest.raises(ConfigError, match="made with other choices"):   # the cell is taken
+        runner.execute(config(*base, "+sampler.uniform_mix=0.5"))
+    path = results.row_path(tmp_path, first["run_key"])
+    path.write_text("{")                                              # damaged ...
+    assert results.read_row(tmp_path, first["run_key"]) is None        # ... and quarantined
+    [variant] = runner.execute(config(*base, "+sampler.uniform_mix=0.5"))
+    assert variant["status"] == "ok" and variant["run_key"] != first["run_key"]

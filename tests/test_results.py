@@ -91,11 +91,9 @@ def test_a_damaged_row_file_is_quarantined_and_counts_as_not_done(tmp_path, case
 
 
 def _ok(tmp_path, key, seed=0, **extra):
-    import hashlib
-
     chosen = np.arange(5) + seed
     results.write_selection(tmp_path, key, chosen)
-    sha = hashlib.sha1(chosen.astype(np.int64).tobytes()).hexdigest()
+    sha = results.selection_sha1(chosen)
     results.write_row(tmp_path, row(key, seed=seed, selection_sha1=sha, **extra))
 
 

@@ -139,14 +139,27 @@ WEIGHTINGS = ("importance", "none")
 
 def draw_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the draw knobs with defaults, the sampler's own params); ConfigError on a bad value."""
-    draw = {**DRAW_DEFAULTS, **{k: params[k] for k in DRAW_DEFAULTS if k in params}}
-    mix = draw["uniform_mix"]
+    knobs = {**DRAW_DEFAULTS, **{k: params[k] for k in DRAW_DEFAULTS if k in params}}
+    mix = knobs["uniform_mix"]
     if isinstance(mix, bool) or not isinstance(mix, (int, float)) or not 0 <= mix <= 1:
         raise ConfigError(f"sampler.uniform_mix={mix!r} must be a number in [0, 1]")
-    if draw["weighting"] not in WEIGHTINGS:
-        raise ConfigError(f"sampler.weighting={draw['weighting']!r} is not valid; valid choices: "
+    if knobs["weighting"] not in WEIGHTINGS:
+        raise ConfigError(f"sampler.weighting={knobs['weighting']!r} is not valid; valid choices: "
                           f"{', '.join(WEIGHTINGS)}")
-    return draw, {k: v for k, v in params.items() if k not in DRAW_DEFAULTS}
+    return knobs, {k: v for k, v in params.items() if k not in DRAW_DEFAULTS}
+
+
+def draw(p: np.ndarray, budget: int, rng: np.random.Generator, *, uniform_mix: float = 0.0,
+         weighting: str = "importance") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``budget`` rows drawn i.i.d. from ``p`` mixed with uniform (``uniform_mix``), and their
+    weights: 1 / (budget p'_i) for the distribution p' actually drawn from (so sum_S w f is
+    unbiased for sum_i f_i over every row with p'_i > 0), or 1 with ``weighting="none"``.
+    Returns (indices, weights, p')."""
+    if uniform_mix > 0:
+        p = (1.0 - uniform_mix) * p + uniform_mix / len(p)
+    idx = rng.choice(len(p), size=budget, replace=True, p=p)
+    w = 1.0 / (budget * p[idx]) if weighting == "importance" else np.ones(budget)
+    return idx, w, p
 
 
 def validate(spec: SamplerSpec, ds: Dataset, budget: int, params: Mapping[str, Any]) -> dict:
@@ -172,7 +185,7 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
     """Steps 1-5; returns the row's columns and the drawn row indices (with repeats)."""
     method = spec.regression
     a, b = ds.x_pool, ds.y_pool
-    draw, params = draw_params(params)
+    knobs, params = draw_params(params)
     prep_params, dist_params = split_params(
         spec.name, params, method.prepare_params,
         [f for f in (method.prepare, method.distribution) if f is not None])
@@ -203,13 +216,9 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
             or not np.isclose(p.sum(), 1.0):
         raise RuntimeError(f"sampler {spec.name} returned an invalid distribution")
 
-    if draw["uniform_mix"] > 0:
-        p = (1.0 - draw["uniform_mix"]) * p + draw["uniform_mix"] / len(a)
-    n_zero = int(np.sum(p == 0))
     t0 = time.perf_counter()
-    rng = rng_for(seed, "sampler", spec.name, budget)
-    idx = rng.choice(len(a), size=budget, replace=True, p=p)
-    w = 1.0 / (budget * p[idx]) if draw["weighting"] == "importance" else np.ones(budget)
+    idx, w, p = draw(p, budget, rng_for(seed, "sampler", spec.name, budget), **knobs)
+    n_zero = int(np.sum(p == 0))
     out["time_sample"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -259,19 +259,22 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                  f"[{link(b_paths[0])}]({link(b_paths[0])})\n",
                  tables.to_markdown(bench, 3), f"![table1]({link(png)})\n"]
 
-    verdicts = [paper.claim_sensitivity_beats_uniform_at_small_budgets(rows),
-                paper.claim_alg1_beats_other_methods(rows),
-                paper.claim_kcenter_worse_on_fashion(rows),
-                paper.claim_loss_fastest(rows),
-                paper.claim_kmedoids_close_to_leverage(rows),
-                paper.claim_kmedoids_faster(bench, rows)]
-    short = ["loss/grad beat uniform at small budgets (section 5.2, Figure 2)",
-             "Algorithm 1 outperforms the other methods (abstract, Figure 4)",
-             "[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b)",
-             "loss-based sampling is the fastest (section 5.2, Figure 3)",
-             "k-medoids is almost as good as leverage and better than uniform (Figure 1)",
-             "k-medoids (k = 0.2 n) is faster than leverage scores (Table 1)"]
-    glance = pd.DataFrame({"claim of the paper": short, "verdict": [v.verdict for v in verdicts]})
+    claims = [  # (the claim in a few words, its verdict)
+        ("loss/grad beat uniform at small budgets (section 5.2, Figure 2)",
+         paper.claim_sensitivity_beats_uniform_at_small_budgets(rows)),
+        ("Algorithm 1 outperforms the other methods (abstract, Figure 4)",
+         paper.claim_alg1_beats_other_methods(rows)),
+        ("[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b)",
+         paper.claim_kcenter_worse_on_fashion(rows)),
+        ("loss-based sampling is the fastest (section 5.2, Figure 3)", paper.claim_loss_fastest(rows)),
+        ("k-medoids is almost as good as leverage and better than uniform (Figure 1)",
+         paper.claim_kmedoids_close_to_leverage(rows)),
+        ("k-medoids (k = 0.2 n) is faster than leverage scores (Table 1)",
+         paper.claim_kmedoids_faster(bench, rows)),
+    ]
+    verdicts = [v for _, v in claims]
+    glance = pd.DataFrame({"claim of the paper": [c for c, _ in claims],
+                           "verdict": [v.verdict for v in verdicts]})
     head += ["## Verdicts at a glance\n", tables.to_markdown(glance),
              "Each verdict's paired tests are under [Claims in detail](#claims-in-detail).\n"]
     body.append("## Claims in detail\n")

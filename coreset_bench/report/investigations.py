@@ -12,7 +12,6 @@ the runs that look for why.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +20,6 @@ from .. import results
 from . import paper, tables
 
 METRICS = ("r2_error_val", "r2_error_train")
-
-
-def _median(rows: pd.DataFrame, sampler: str, budget, metric: str, seeds=None) -> float:
-    cell = rows[(rows["status"] == "ok") & (rows["sampler"] == sampler) & (rows["budget"] == budget)]
-    if seeds is not None:
-        cell = cell[cell["seed"].isin(seeds)]
-    return float(cell[metric].median()) if len(cell) else math.nan
 
 
 def regression_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
@@ -45,18 +37,14 @@ def regression_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd
             r = paper.paired(rows, metric, sampler, "uniform", dataset=cell["dataset"].iloc[0],
                              budget=budget)
             med = float(cell[metric].median())
-            uni = _median(ok, "uniform", budget, metric)
+            uni = paper.median_of(ok, metric, "uniform", budget)
             line[f"median_{short}"] = med
             line[f"uniform_{short}"] = uni
-            if r is None:
-                line[f"vs_uniform_{short}"] = "—"
-            else:
-                sig = r.p_value < paper.ALPHA
-                line[f"vs_uniform_{short}"] = ("better" if sig and med < uni else
-                                               "WORSE" if sig and med > uni else "tie") + \
-                    f" (p={r.p_value:.2g})"
-            line[f"unchanged_{short}"] = _median(base[base["dataset"] == cell["dataset"].iloc[0]],
-                                                 sampler, budget, metric, set(cell["seed"]))
+            line[f"vs_uniform_{short}"] = ("—" if r is None else
+                                           f"{paper.versus(med, uni, r.p_value)} (p={r.p_value:.2g})")
+            line[f"unchanged_{short}"] = paper.median_of(base, metric, sampler, budget,
+                                                         dataset=cell["dataset"].iloc[0],
+                                                         seeds=set(cell["seed"]))
         out.append(line)
     return pd.DataFrame(out)
 
@@ -94,10 +82,6 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
     return lines
 
 
-def _status(med: float, uni: float, p: float) -> str:
-    return "better" if p < paper.ALPHA and med < uni else "WORSE" if p < paper.ALPHA and med > uni else "tie"
-
-
 def _kmedoids_at_largest_s(abl: pd.DataFrame, base: pd.DataFrame) -> list[str]:
     """Computed summary: does each ablation remove k-medoids' loss to uniform at its largest s?"""
     km = abl[abl["sampler"] == "kmedoids"]
@@ -110,7 +94,9 @@ def _kmedoids_at_largest_s(abl: pd.DataFrame, base: pd.DataFrame) -> list[str]:
     for metric, short in (("r2_error_val", "val"), ("r2_error_train", "train")):
         r = paper.paired(base, metric, "kmedoids", "uniform", dataset="gas_sensor_drift", budget=s)
         if r is not None:
-            fig1.append(f"{short} {_status(_median(base, 'kmedoids', s, metric), _median(base, 'uniform', s, metric), r.p_value)}")
+            meds = [paper.median_of(base, metric, name, s, dataset="gas_sensor_drift")
+                    for name in ("kmedoids", "uniform")]
+            fig1.append(f"{short} {paper.versus(*meds, r.p_value)}")
     if fig1:
         out.append(f"- Figure 1 rows, s = {s}: {', '.join(fig1)}")
     for line in km[km["s"] == s].to_dict("records"):

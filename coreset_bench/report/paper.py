@@ -192,10 +192,23 @@ def claim_kcenter_worse_on_fashion(rows: pd.DataFrame) -> Verdict:
                    [_describe(f"fashion_mnist k={budget} kcenter - uniform", r, "accuracy")])
 
 
-def _median_of(rows: pd.DataFrame, metric: str, sampler: str, budget) -> float:
-    ok = rows[(rows["status"] == "ok") & (rows["dataset"] == "gas_sensor_drift")
-              & (rows["sampler"] == sampler) & (rows["budget"] == budget)]
-    return float(ok[metric].median()) if len(ok) else math.nan
+def median_of(rows: pd.DataFrame, metric: str, sampler: str, budget, *,
+              dataset: str | None = None, seeds=None) -> float:
+    """Median of ``metric`` over the ok rows of one (sampler, budget) cell (NaN if none)."""
+    keep = (rows["status"] == "ok") & (rows["sampler"] == sampler) & (rows["budget"] == budget)
+    if dataset is not None:
+        keep &= rows["dataset"] == dataset
+    if seeds is not None:
+        keep &= rows["seed"].isin(seeds)
+    cell = rows.loc[keep, metric]
+    return float(cell.median()) if len(cell) else math.nan
+
+
+def versus(median: float, reference: float, p_value: float) -> str:
+    """better / WORSE / tie for an error metric (lower is better), by a paired test's p."""
+    if p_value < ALPHA:
+        return "better" if median < reference else "WORSE" if median > reference else "tie"
+    return "tie"
 
 
 def claim_kmedoids_close_to_leverage(rows: pd.DataFrame) -> Verdict:
@@ -211,16 +224,17 @@ def claim_kmedoids_close_to_leverage(rows: pd.DataFrame) -> Verdict:
                                 budget=budget)
             if vs_uniform is None:
                 continue
-            med = {s: _median_of(rows, metric, s, budget) for s in ("kmedoids", "leverage", "uniform")}
-            is_better = med["kmedoids"] < med["uniform"] and vs_uniform.p_value < ALPHA
-            is_worse = med["kmedoids"] > med["uniform"] and vs_uniform.p_value < ALPHA
+            med = {s: median_of(rows, metric, s, budget, dataset="gas_sensor_drift")
+                   for s in ("kmedoids", "leverage", "uniform")}
+            status = versus(med["kmedoids"], med["uniform"], vs_uniform.p_value)
+            is_better = status == "better"
             is_close = med["kmedoids"] <= CLOSE_FACTOR * med["leverage"]
             better.setdefault(int(budget), []).append(is_better)
             close.setdefault(int(budget), []).append(is_close)
             table.append({"s": int(budget), "metric": metric, "kmedoids": med["kmedoids"],
                           "leverage": med["leverage"], "uniform": med["uniform"],
                           "p_vs_uniform": vs_uniform.p_value,
-                          "vs_uniform": "better" if is_better else "WORSE" if is_worse else "tie",
+                          "vs_uniform": status,
                           "kmedoids/leverage": med["kmedoids"] / med["leverage"],
                           "seeds": vs_uniform.n})
     if not better:

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from ..intervals import ci95  # noqa: F401  (re-exported: tables.ci95)
 
 KEYS = ["dataset", "sampler", "budget"]
 METRICS = {"classification": ["accuracy"], "regression": ["r2_error_train", "r2_error_val"]}
@@ -21,14 +22,6 @@ STAGES = {
     "regression": ["cluster", "leverage", "query", "sample", "fit", "eval"],
 }
 
-
-def ci95(values: pd.Series) -> tuple[float, float]:
-    """(low, high) of the 95% t interval of the mean; NaN with fewer than two values."""
-    v = values.dropna().to_numpy(dtype=float)
-    if len(v) < 2:
-        return math.nan, math.nan
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean() - half), float(v.mean() + half)
 
 
 def summary(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
