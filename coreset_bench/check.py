@@ -1,10 +1,11 @@
 """``coreset-bench results check``: is a results directory consistent?
 
 Problems (exit 1): a row file that is not a row (``results.parse_row``); an ok row without its
-selection file, with an unreadable one, or with one whose sha1 is not the row's
-``selection_sha1``; a (dataset, model, sampler, budget, seed) cell holding rows of more than
+selection file (unless it was run with ``save_selection=false``), with an unreadable one, or
+with one whose sha1 is not the row's ``selection_sha1`` (``results.selection_problem``); a (dataset, model, sampler, budget, seed) cell holding rows of more than
 one identity. Listed but not problems: orphan selection files and cell markers (their row is
-gone), left-over temporary files of killed writers, and what is in ``quarantine/``.
+gone), left-over temporary files of killed writers, runs in progress (held claims), claim files
+of killed processes, and what is in ``quarantine/``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from . import results
 
@@ -48,20 +48,14 @@ def check(results_dir: str | Path) -> Report:
         if row["status"] != "ok":
             continue
         rep.ok += 1
-        sel = root / results.SELECTIONS / f"{row['run_key']}.npy"
-        if not sel.is_file():
+        sel = results.selection_path(root, row["run_key"])
+        if not sel.is_file() and "selection_saved" not in row:
             rep.problems.append(f"ok row {path} has no selection file {sel} (or was run with "
                                 "save_selection=false)")
             continue
-        try:
-            chosen = np.load(sel)
-        except (OSError, ValueError, EOFError) as exc:
-            rep.problems.append(f"selection file {sel} does not load: {exc}")
-            continue
-        digest = results.selection_sha1(chosen)
-        if row.get("selection_sha1") not in (None, digest):
-            rep.problems.append(f"selection file {sel} does not match its row: sha1 {digest}, "
-                                f"row says {row['selection_sha1']}")
+        problem = results.selection_problem(root, row)
+        if problem is not None:
+            rep.problems.append(f"selection file {sel} {problem}")
     for cell, owners in sorted(by_cell.items()):
         if len(owners) > 1:
             rep.problems.append(f"cell {cell} holds rows of {len(owners)} identities: "
@@ -78,6 +72,14 @@ def check(results_dir: str | Path) -> Report:
              for p in sorted((root / d).glob(".*.tmp"))]
     if temps:
         rep.notes.append(f"{len(temps)} temporary file(s) of killed writers, e.g. {temps[0]}")
+    claims = sorted((root / results.CLAIMS).glob("*.lock"))
+    held = [(p, who) for p in claims if (who := results.claim_holder(p))]
+    if held:
+        rep.notes.append(f"{len(held)} run(s) in progress now, e.g. {held[0][0].stem} by "
+                         f"{held[0][1]}")
+    if len(claims) > len(held):
+        rep.notes.append(f"{len(claims) - len(held)} claim file(s) left by killed processes "
+                         "(free; reused by the next run of their cell)")
     quarantined = sorted(p for p in (root / results.QUARANTINE).rglob("*") if p.is_file())
     if quarantined:
         rep.notes.append(f"{len(quarantined)} quarantined file(s) under {root / results.QUARANTINE} "

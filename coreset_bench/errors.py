@@ -15,3 +15,14 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file is missing, incomplete or fails its checksum."""
+
+
+class StoreError(UserError):
+    """A result file could not be written (full disk, read-only or unwritable path): the sweep
+    stops with one line naming the path and the cause; nothing partial is left behind."""
+
+    def __init__(self, path, exc: OSError):
+        self.path, self.cause = str(path), exc
+        super().__init__(f"cannot write {path}: {exc.strerror or exc}; rows written so far are "
+                         "kept, the run in flight is not recorded; free space or fix the "
+                         "permissions and re-run the same command to resume")

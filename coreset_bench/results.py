@@ -14,16 +14,28 @@ is not its file name (a half-copied or foreign file) is damaged: ``read_row`` (t
 "is it done?" check) moves it aside to ``quarantine/rows/`` inside results_dir, never deleting
 it, warns with one line naming it and the reason, and treats the run as not done, so a resume
 re-runs it; ``load`` (``results``, ``report``) skips it with the same line and counts it in
-``frame.attrs["damaged"]``.
+``frame.attrs["damaged"]``. A selection file that does not load or whose sha1 is not its row's
+is quarantined the same way (to ``quarantine/selections/``) and the run counts as not done.
+
+Writes that fail (full disk, read-only or unwritable path) raise ``StoreError`` naming the path
+and the cause; the temporary file is removed, so nothing partial is left.
+
+Concurrent sweeps: a run's cell (dataset, model, sampler, budget, seed) is claimed while it runs
+by an exclusive ``flock`` on ``claims/<cell>.lock`` (see ``claim``). The kernel drops the lock
+when its holder exits, ``kill -9`` included, so a claim never goes stale and needs no timeout;
+the file of a killed holder is left behind, free, and reused.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import io
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +44,22 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .errors import StoreError
+
 ROWS = "rows"
 SELECTIONS = "selections"
 CELLS = "cells"
 CELL_FIELDS = ("dataset", "model", "sampler", "budget", "seed")
 QUARANTINE = "quarantine"
+CLAIMS = "claims"
 # Columns a row file must have to count as a row.
 REQUIRED_COLUMNS = ("dataset", "model", "sampler", "budget", "seed", "status", "run_key")
 
 log = logging.getLogger(__name__)
+# Files get the permissions of a plain open() (0666 less the umask), not mkstemp's 0600, so a
+# results_dir shared by a group stays readable by it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class DamagedRow(ValueError):
@@ -72,13 +91,20 @@ def cell_owner(results_dir: str | os.PathLike, cell: Mapping[str, Any]) -> str |
         return None
 
 
-def check_writable(results_dir: str | os.PathLike) -> None:
-    """Raise OSError with the reason if rows cannot be written under ``results_dir``."""
+def check_writable(results_dir: str | os.PathLike, probe_bytes: int = 0) -> None:
+    """Raise OSError with the reason if rows cannot be written under ``results_dir``; with
+    ``probe_bytes`` (the CLI uses 16 KiB, a few rows) a full disk is found before any run."""
     rows = Path(results_dir) / ROWS
     rows.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=rows, prefix=".probe.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if probe_bytes:
+                fh.write(b"\0" * probe_bytes)
+                fh.flush()
+                os.fsync(fh.fileno())
+    finally:
+        os.unlink(tmp)
 
 
 def row_path(results_dir: str | os.PathLike, key: str) -> Path:
@@ -110,9 +136,16 @@ def warn_damaged(path: Path, reason: str, action: str) -> None:
 def quarantine(results_dir: str | os.PathLike, path: Path) -> Path:
     """Move ``path`` to ``results_dir/quarantine/<its folder>/`` (a timestamp keeps every copy)."""
     dest_dir = Path(results_dir) / QUARANTINE / path.parent.name
-    dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
-    os.replace(path, dest)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+    except FileNotFoundError:
+        if path.exists():
+            raise StoreError(dest, OSError(errno.ENOENT, "cannot create the quarantine folder"))
+        raise
+    except OSError as exc:
+        raise StoreError(dest, exc) from exc
     return dest
 
 
@@ -133,22 +166,72 @@ def read_row(results_dir: str | os.PathLike, key: str) -> dict[str, Any] | None:
         return None
 
 
+def selection_path(results_dir: str | os.PathLike, key: str) -> Path:
+    return Path(results_dir) / SELECTIONS / f"{key}.npy"
+
+
+def selection_problem(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> str | None:
+    """Why the selection file of an ok row is not sound (missing though the row says it was
+    saved, does not load, or its sha1 is not the row's), or None. Rows written with
+    ``save_selection=false`` (``selection_saved`` false) have none; rows older than that column
+    are not faulted for a missing one."""
+    path = selection_path(results_dir, row["run_key"])
+    if not path.is_file():
+        return "is missing" if row.get("selection_saved") else None
+    try:
+        chosen = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        return f"does not load ({type(exc).__name__}: {exc})"
+    digest, recorded = selection_sha1(chosen), row.get("selection_sha1")
+    if recorded is not None and digest != recorded:
+        return f"has sha1 {digest}, its row says {recorded}"
+    return None
+
+
 def has_ok_row(results_dir: str | os.PathLike, key: str) -> bool:
+    """Is the run ``key`` done: an ok row, and its sound selection file? A damaged row or
+    selection file is quarantined (warned, never deleted) and the run is not done."""
     row = read_row(results_dir, key)
-    return row is not None and row.get("status") == "ok"
+    if row is None or row.get("status") != "ok":
+        return False
+    problem = selection_problem(results_dir, row)
+    if problem is None:
+        return True
+    path = selection_path(results_dir, key)
+    if problem == "is missing":
+        log.warning("selection file %s is missing; the run counts as not done", path)
+        return False
+    try:
+        dest = quarantine(results_dir, path)
+        log.warning("damaged selection file %s: %s; moved to %s; the run counts as not done",
+                    path, problem, dest)
+    except FileNotFoundError:   # another worker moved it first
+        pass
+    return False
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``path`` through a temporary file in its folder and ``os.replace``: readers see the
+    old file or the whole new one. A failed write (e.g. ENOSPC, EROFS, EACCES) removes the
+    temporary file and raises StoreError naming ``path`` and the cause."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise StoreError(path, exc) from exc
         raise
 
 
@@ -162,11 +245,12 @@ def _jsonable(value: Any) -> Any:
 
 def write_row(results_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
     """Write ``row`` as ``rows/<run_key>.json`` atomically and return its path; the row's cell
-    (dataset, model, sampler, budget, seed) is marked as holding this run_key."""
+    (dataset, model, sampler, budget, seed) is marked as holding this run_key first, so a kill
+    between the two writes leaves a marker without its row (a free cell), never the reverse."""
     path = row_path(results_dir, row["run_key"])
     data = json.dumps(dict(row), sort_keys=True, indent=1, default=_jsonable).encode()
-    atomic_write_bytes(path, data)
     atomic_write_bytes(Path(results_dir) / CELLS / cell_name(row), row["run_key"].encode())
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -184,7 +268,103 @@ def write_selection(results_dir: str | os.PathLike, key: str, indices: np.ndarra
 
 
 def read_selection(results_dir: str | os.PathLike, key: str) -> np.ndarray:
-    return np.load(Path(results_dir) / SELECTIONS / f"{key}.npy")
+    return np.load(selection_path(results_dir, key))
+
+
+# -- claims: one process at a time per cell -------------------------------------------------
+
+_UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+_warned_unlocked: set[str] = set()
+
+
+class Claim:
+    """An exclusive hold on one cell of a results directory (see ``claim``)."""
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self.fd = path, fd
+
+    def release(self) -> None:
+        """Unlink the claim file, then drop the lock (a waiter that locked the unlinked file
+        notices and retries, see ``claim``)."""
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def claim_path(results_dir: str | os.PathLike, name: str) -> Path:
+    return Path(results_dir) / CLAIMS / f"{name}.lock"
+
+
+def claim(results_dir: str | os.PathLike, name: str, wait: bool = False) -> Claim | None:
+    """Hold ``claims/<name>.lock`` exclusively: a Claim, or None if another live process holds
+    it (``wait=True`` blocks until it is free instead). The lock is the kernel's ``flock``, which
+    ends with its holder's process however it ends, so there is no stale claim to time out;
+    across machines it works where the shared filesystem supports locks (NFSv4 and local disks
+    do; Lustre needs its ``flock`` mount option). Where locks are not supported the claim is
+    granted unlocked, with one warning: concurrent sweeps may then run a cell twice, and the
+    atomic row writes still leave exactly one row per run_key."""
+    path = claim_path(results_dir, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(path.parent, exc) from exc
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _UNSUPPORTED:
+                raise StoreError(path, exc) from exc
+            if str(path.parent) not in _warned_unlocked:
+                _warned_unlocked.add(str(path.parent))
+                log.warning("file locks are not supported under %s (%s): concurrent sweeps on it "
+                            "may run a cell twice (rows stay one per run_key)", path.parent,
+                            exc.strerror)
+            return Claim(path, None)
+        try:   # the holder we waited for may have unlinked the file: lock the current one
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} pid {os.getpid()} since "
+                     f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
+    except OSError:  # who holds it is only informative (a full disk must not stop the claim)
+        pass
+    return Claim(path, fd)
+
+
+def claim_holder(path: Path) -> str | None:
+    """Who holds the claim file ``path`` ('host pid N since T'), or None if nobody does (a file
+    left by a killed holder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        except OSError:
+            return None
+        return None
+    finally:
+        os.close(fd)
 
 
 def load(results_dir: str | os.PathLike = "results") -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_results_check_finds_each_inconsistency(tmp_path):
     assert out.returncode == 1 and "NOT consistent" in out.stdout
     problems = [l for l in out.stdout.splitlines() if l.startswith("problem: ")]
     assert len(problems) == 3
-    assert any("selections/b.npy does not match its row" in p for p in problems)
+    assert any("selections/b.npy has sha1" in p and "its row says" in p for p in problems)
     assert any("rows/c.json: does not parse as JSON" in p for p in problems)
     assert any("cell digits-mlp-loss-10-0 holds rows of 2 identities: d, e" in p for p in problems)
     assert "note: 1 orphan selection file(s) without a row" in out.stdout
@@ -133,3 +134,28 @@ def test_results_export_writes_every_row(tmp_path):
     assert sorted(frame["run_key"]) == ["a", "b"] and '"numpy": "2"' in frame["versions"].dropna().iloc[0]
     bad = run_cli("results", "export", str(tmp_path), "--to", str(tmp_path / "rows.xlsx"))
     assert bad.returncode == 2 and "must end in .csv or .parquet" in bad.stderr
+
+
+def test_a_cell_claim_is_exclusive_until_released(tmp_path):
+    first = results.claim(tmp_path, "cell")
+    assert first is not None and results.claim(tmp_path, "cell") is None     # held: refused
+    holder = results.claim_holder(results.claim_path(tmp_path, "cell"))
+    assert holder.startswith(f"{socket.gethostname()} pid {os.getpid()} since ")
+    first.release()
+    assert not results.claim_path(tmp_path, "cell").exists()
+    again = results.claim(tmp_path, "cell")
+    assert again is not None
+    again.release()
+
+
+def test_results_check_lists_runs_in_progress(tmp_path):
+    from coreset_bench.check import check
+
+    _ok(tmp_path, "a")
+    held = results.claim(tmp_path, "digits-mlp-uniform-10-1")
+    try:
+        notes = check(tmp_path).notes
+    finally:
+        held.release()
+    assert any(n.startswith("1 run(s) in progress now, e.g. digits-mlp-uniform-10-1 by ")
+               for n in notes)
