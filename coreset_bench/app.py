@@ -2,8 +2,10 @@
 
 Configs live in ``conf/`` at the repository root (the package is installed in editable mode,
 see the Makefile). Each job composes dataset / model / sampler(s) / budget (+ experiment) and
-calls ``runner.execute``; it returns a summary ``{"ok", "skipped", "failed"}`` that the sweeper
-(``coreset_bench.sweep``) aggregates, whichever launcher ran the job.
+calls ``runner.execute``; it returns a summary ``{"ok", "skipped", "failed", "busy"}`` that the
+sweeper (``coreset_bench.sweep``) aggregates, whichever launcher ran the job. ``busy`` counts
+runs another process was running: a single run waits for them, a sweep job leaves them and the
+sweeper launches the job again at the end with ``claim_wait=true``.
 
 Bad input: in a single run, one line on stderr and exit code 2; in a sweep, the job returns the
 message and the sweeper stops with it.
@@ -23,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import CONF_DIR
 from .errors import UserError
 
-STATE = {"ok": 0, "skipped": 0, "failed": 0}
+STATE = {"ok": 0, "skipped": 0, "failed": 0, "busy": 0}
 log = logging.getLogger("coreset_bench")
 
 
@@ -60,17 +62,18 @@ def main(cfg: DictConfig) -> dict:
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    summary = {"ok": 0, "skipped": 0, "failed": 0}
+    summary = {"ok": 0, "skipped": 0, "failed": 0, "busy": 0}
     try:
         limit_threads(job_threads(plain.get("threads", "auto")))
-        rows = runner.execute(plain)
+        rows = runner.execute(plain, wait=not multirun or bool(plain.get("claim_wait")))
     except UserError as exc:
         if multirun:
             return {**summary, "user_error": str(exc)}
         print(f"coreset-bench: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     for row in rows:
-        summary["skipped" if row is None else "ok" if row["status"] == "ok" else "failed"] += 1
+        summary["skipped" if row is None else "busy" if row == runner.BUSY else
+                "ok" if row["status"] == "ok" else "failed"] += 1
     for key, value in summary.items():
         STATE[key] += value
     return summary

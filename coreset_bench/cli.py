@@ -87,6 +87,16 @@ def _results_dir(args: list[str]) -> str:
     return "results"
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (SLURM's preemption or time-limit notice, ``kill``, ``scancel``). A
+    BaseException, like KeyboardInterrupt, so a run it interrupts is never recorded: runs record
+    only ``Exception``s as failed rows."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def cmd_run(args: list[str]) -> int:
     message = check_overrides(args)
     if message:
@@ -96,7 +106,7 @@ def cmd_run(args: list[str]) -> int:
 
         results_dir = _results_dir(args)
         try:  # Hydra writes its logs there before any job runs
-            check_writable(results_dir)
+            check_writable(results_dir, probe_bytes=16384)
         except OSError as exc:
             return _fail(f"results_dir={results_dir} is not writable: {exc.strerror or exc}")
     from . import app
@@ -106,12 +116,21 @@ def cmd_run(args: list[str]) -> int:
     app.STATE.update(ok=0, skipped=0, failed=0)
     sweep.reset_summary()
     sys.argv = ["coreset-bench run", *args]
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app.main()
     except KeyboardInterrupt:
         print("coreset-bench: interrupted; finished rows are kept, re-run the same command to "
               "resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("coreset-bench: terminated (SIGTERM); finished rows are kept, the runs in flight "
+              "were not recorded; re-run the same command to resume", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     multirun = any(a in ("-m", "--multirun") for a in args)
     state = sweep.SUMMARY if multirun else app.STATE
     if multirun and state["user_error"]:

@@ -9,6 +9,12 @@ gets its own run_key, the same whichever way it was run, so resume works across 
 trained or written), skips runs whose run_key already has an ok row (unless ``force``), and
 writes exactly one row per remaining run: ``status="ok"`` with metrics, or ``status="failed"``
 with the error and traceback.
+
+Concurrent processes on one results_dir: each run's cell is claimed (``results.claim``) before
+it is trained and released once its row is written. A cell another live process holds is left
+to it: ``execute`` waits for it (``claim_wait=true``, the default of a single run) or returns
+``BUSY`` for it (sweeps, which come back to such jobs at the end with ``claim_wait=true``);
+after a wait the run is skipped if the other process finished it. No run is done twice.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ log = logging.getLogger(__name__)
 
 # Keys that say where and how to run, not what: they are not part of a run's identity.
 OPERATIONAL_KEYS = ("results_dir", "force", "save_selection", "samplers", "sampler_params",
-                    "share_group", "threads", "hydra")
+                    "share_group", "threads", "claim_wait", "hydra")
+# execute()'s entry for a run whose cell another process is running (claim_wait=false).
+BUSY = "busy"
 UNUSED_BY_TASK = {"classification": (), "regression": reg.UNUSED_KEYS}
 
 
@@ -161,6 +169,7 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
         row.update(out)
         row["selection_sha1"] = results.selection_sha1(chosen)
         row["status"] = "ok"
+        row["selection_saved"] = bool(save_selection)
         if save_selection:
             results.write_selection(results_dir, row["run_key"], chosen)
     except UserError:
@@ -193,6 +202,11 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:5]) or "run_key"
 
 
+def _cell(p: Planned) -> dict[str, Any]:
+    return {"dataset": p.cfg["dataset"]["name"], "model": p.cfg["model"]["name"],
+            "sampler": p.name, "budget": p.cfg["budget"], "seed": p.cfg["seed"]}
+
+
 def check_results_dir(results_dir: str, planned: list[Planned]) -> None:
     """ConfigError if rows cannot be written, or if a cell already holds a row made with other
     choices (mixing them would make every table ambiguous); nothing is overwritten."""
@@ -201,8 +215,7 @@ def check_results_dir(results_dir: str, planned: list[Planned]) -> None:
     except OSError as exc:
         raise ConfigError(f"results_dir={results_dir} is not writable: {exc.strerror or exc}") from None
     for p in planned:
-        cell = {"dataset": p.cfg["dataset"]["name"], "model": p.cfg["model"]["name"],
-                "sampler": p.name, "budget": p.cfg["budget"], "seed": p.cfg["seed"]}
+        cell = _cell(p)
         owner = results.cell_owner(results_dir, cell)
         if owner is None or owner == p.key:
             continue
@@ -215,20 +228,52 @@ def check_results_dir(results_dir: str, planned: list[Planned]) -> None:
             f"other choices ({_differences(old, new)}); use another results_dir for this variant")
 
 
-def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
-    """Run one job; one entry per sampler: its row, or None where an ok row already existed."""
+def execute(cfg: Mapping[str, Any], wait: bool | None = None) -> list[dict[str, Any] | str | None]:
+    """Run one job; one entry per sampler: its row, None where an ok row already existed, or
+    ``BUSY`` where another process holds its cell and ``wait`` (default: ``claim_wait``, true
+    when absent) is false."""
     task, planned = plan(cfg)
     results_dir = cfg["results_dir"]
     check_results_dir(results_dir, planned)
     force = cfg.get("force", False)
+    wait = bool(cfg.get("claim_wait", True)) if wait is None else wait
     todo = [p for p in planned if force or not results.has_ok_row(results_dir, p.key)]
     for p in planned:
         if p not in todo:
             log.info("skip sampler=%s budget=%s seed=%s run_key=%s (ok row exists)", p.name,
                      cfg["budget"], cfg["seed"], p.key)
-    if not todo:
-        return [None] * len(planned)
+    claims: dict[str, results.Claim] = {}
+    busy: set[str] = set()
+    rows: dict[str, dict] = {}
+    try:
+        for p in sorted(todo, key=lambda p: results.cell_name(_cell(p))):  # one global order
+            name = results.cell_name(_cell(p))
+            held = results.claim(results_dir, name)
+            if held is None and wait:
+                log.info("waiting for %s: another process is running it (%s)", name,
+                         results.claim_holder(results.claim_path(results_dir, name)))
+                held = results.claim(results_dir, name, wait=True)
+            if held is None:
+                log.info("leave %s to the process running it (%s)", name,
+                         results.claim_holder(results.claim_path(results_dir, name)))
+                busy.add(p.key)
+            else:
+                claims[p.key] = held
+        mine = [p for p in todo if p.key in claims]
+        if mine:  # under the claims: the cell may have been filled while we looked
+            check_results_dir(results_dir, mine)
+            mine = [p for p in mine if force or not results.has_ok_row(results_dir, p.key)]
+        if mine:
+            rows = _execute(cfg, task, mine, results_dir)
+    finally:
+        for held in claims.values():
+            held.release()
+    return [BUSY if p.key in busy else rows.get(p.key) for p in planned]
 
+
+def _execute(cfg: Mapping[str, Any], task: str, todo: list[Planned],
+             results_dir: str) -> dict[str, dict]:
+    """Run the (claimed, not done) runs ``todo`` of a job; their rows by run_key."""
     dataset_name, dataset_opts = _split(cfg["dataset"], "dataset")
     ds = data.load(dataset_name, **dataset_opts)
     budget, seed = cfg["budget"], cfg["seed"]
@@ -271,7 +316,7 @@ def execute(cfg: Mapping[str, Any]) -> list[dict[str, Any] | None]:
             rows.update(_run_batch(batch, group, group_error, task, ds, results_dir, save,
                                    {**job_extras, "group_size": len(batch), "time_group": t_group},
                                    train_cfg))
-    return [rows.get(p.key) for p in planned]
+    return rows
 
 
 def _run_batch(batch: list[Planned], group, group_error: Exception | None, task: str,

@@ -6,8 +6,13 @@ a progress bar and a failure tally. Jobs go to the configured Hydra launcher (in
 joblib, submitit ...) in batches, so the bar moves and the tally grows whichever launcher runs
 them: ``batch_size_per_worker`` jobs per parallel worker per batch. Each job returns
 ``{"ok", "skipped", "failed"}`` (see ``coreset_bench.app.main``); a job that reports bad
-input stops the sweep after its batch. Cluster launchers (submitit_slurm) get every job in one
-batch, since batches would serialise the queue.
+input (or a result file that cannot be written) stops the sweep after its batch. Cluster
+launchers (submitit_slurm) get every job in one batch, since batches would serialise the queue.
+
+A job whose runs another process was running (``busy``: a second sweep or a SLURM array on the
+same results_dir) is launched once more at the end with ``claim_wait=true``: it then waits for
+those runs and skips the ones the other process finished, so the sweep ends with its whole grid
+done and no run done twice.
 """
 
 
@@ -105,23 +110,38 @@ class ProgressSweeper(BasicSweeper):
                  self._runs_per_job(), total, self._workers())
         returns = []
         initial_job_idx = 0
+        busy_jobs: List[List[str]] = []
         with tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True) as bar:
-            while not self.is_done():
-                batch = self.get_job_batch()
-                self.validate_batch_is_legal(batch)
+            def launch(batch: List[List[str]]) -> None:
+                nonlocal initial_job_idx
                 results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
-                for r in results:
+                for overrides, r in zip(batch, results):
                     summary = r.return_value  # re-raises if the job itself crashed
                     SUMMARY["jobs"] += 1
                     for key in ("ok", "skipped", "failed"):
                         SUMMARY[key] += summary.get(key, 0)
                     bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed")))
+                    if summary.get("busy"):
+                        busy_jobs.append(list(overrides))
                     if summary.get("user_error") and not SUMMARY["user_error"]:
                         SUMMARY["user_error"] = summary["user_error"]
                 bar.set_postfix(ok=SUMMARY["ok"], skipped=SUMMARY["skipped"],
                                 failed=SUMMARY["failed"], refresh=False)
                 initial_job_idx += len(batch)
                 returns.append(results)
-                if SUMMARY["user_error"]:
-                    break
+
+            while not self.is_done() and not SUMMARY["user_error"]:
+                batch = self.get_job_batch()
+                self.validate_batch_is_legal(batch)
+                launch(batch)
+            if busy_jobs and not SUMMARY["user_error"]:
+                log.info("%d job(s) had runs another process was running; waiting for them",
+                         len(busy_jobs))
+                retry = [[o for o in job if o.partition("=")[0].lstrip("+~") != "claim_wait"]
+                         + ["claim_wait=true"] for job in busy_jobs]
+                busy_jobs = []
+                for i in range(0, len(retry), size):
+                    launch(retry[i:i + size])
+                    if SUMMARY["user_error"]:
+                        break
         return returns
