@@ -60,6 +60,7 @@ def limit_threads(n: int) -> None:
 def main(cfg: DictConfig) -> dict:
     from . import runner  # heavy imports only once a job really runs
 
+    logging.raiseExceptions = False   # (in workers too) a log file on a full disk is not fatal
     plain = OmegaConf.to_container(cfg, resolve=True)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     summary = {"ok": 0, "skipped": 0, "failed": 0, "busy": 0}

@@ -119,6 +119,9 @@ def cmd_run(args: list[str]) -> int:
     import signal
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    import logging
+
+    logging.raiseExceptions = False   # a log file on a full disk: no traceback per message
     try:
         app.main()
     except KeyboardInterrupt:

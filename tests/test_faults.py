@@ -206,34 +206,40 @@ def _unshare_works() -> bool:
 
 @pytest.mark.skipif(not _unshare_works(), reason="needs user+mount namespaces (unshare -rm) to "
                     "mount a small tmpfs; the injected-failure test above runs everywhere")
-def test_a_really_full_disk_and_a_read_only_filesystem(tmp_path):
-    """rows/ on a 32 KiB tmpfs (8 rows fit): the sweep stops on ENOSPC with one line, leaves
-    no temporary file, and completes once the filesystem grows; then remounted read-only, a run
-    is refused with one line. All inside a private mount namespace (no root needed)."""
+@pytest.mark.parametrize("where,size", [("rows", "32k"), ("", "100k")])
+def test_a_really_full_disk_and_a_read_only_filesystem(tmp_path, where, size):
+    """A small tmpfs on results_dir/rows (8 rows fit: a row write fails) or on results_dir
+    itself (rows, selections and Hydra's job folders share it): the sweep stops on ENOSPC with
+    one line, leaves no temporary file, and completes once the filesystem grows; remounted
+    read-only, a run is refused with one line. All inside a private mount namespace (no root
+    needed)."""
     root = tmp_path / "res"
-    (root / "rows").mkdir(parents=True)
+    mount = root / where
+    mount.mkdir(parents=True)
     sweep = " ".join([*CLI, "run", "-m", "'samplers=[uniform,kcenter]'", "budget=30,40",
                       "seed=0,1,2,3", "hydra.launcher.n_jobs=1", f"results_dir={root}"])
     script = textwrap.dedent(f"""
         set -u
-        mount -t tmpfs -o size=32k tmpfs {root}/rows
+        mount -t tmpfs -o size={size} tmpfs {mount}
         {sweep} > {tmp_path}/first.out 2> {tmp_path}/first.err; echo $? > {tmp_path}/first.rc
-        ls -A {root}/rows > {tmp_path}/first.ls
-        mount -o remount,size=4m {root}/rows
+        (ls -A {root}/rows; find {root} -name '.*.tmp') > {tmp_path}/first.ls
+        mount -o remount,size=8m {mount}
         {sweep} > {tmp_path}/second.out 2> {tmp_path}/second.err; echo $? > {tmp_path}/second.rc
         cp -r {root}/rows {tmp_path}/final_rows
-        mount -o remount,ro {root}/rows
+        mount -o remount,ro {mount}
         {" ".join(CLI)} run budget=50 results_dir={root} 2> {tmp_path}/ro.err; echo $? > {tmp_path}/ro.rc
     """)
     subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", script],
                    cwd=REPO, check=True, timeout=900)
     read = lambda name: (tmp_path / name).read_text()     # noqa: E731
     assert read("first.rc").strip() == "2", read("first.err")[-2000:]
-    assert read("first.err").strip().splitlines()[-1].startswith(
-        f"coreset-bench: error: cannot write {root}/")
-    assert "No space left on device; rows written so far are kept" in read("first.err")
+    last = read("first.err").strip().splitlines()[-1]
+    assert last.startswith(f"coreset-bench: error: cannot write {root}/") or last.startswith(
+        f"coreset-bench: error: cannot write the job folders under {root}/hydra/multirun/"), last
+    assert ": No space left on device; rows written so far are kept" in last
+    assert "Traceback" not in read("first.err")
     first = read("first.ls").split()
-    assert first and all(name.endswith(".json") for name in first)   # no temporary file left
+    assert all(name.endswith(".json") for name in first)   # no temporary file left anywhere
     assert read("second.rc").strip() == "0", read("second.err")[-2000:]
     assert summary_line(read("second.err")) == (
         f"coreset-bench: runs ok={16 - len(first)} skipped={len(first)} failed=0")

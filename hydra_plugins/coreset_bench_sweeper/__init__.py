@@ -27,6 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from coreset_bench.errors import StoreError
 from coreset_bench.sweep import SUMMARY, reset_summary
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,22 @@ class ProgressSweeper(BasicSweeper):
         initial_job_idx = 0
         busy_jobs: List[List[str]] = []
         with tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True) as bar:
+            job_dirs = f"the job folders under {OmegaConf.select(self.config, 'hydra.sweep.dir')}"
+
             def launch(batch: List[List[str]]) -> None:
                 nonlocal initial_job_idx
-                results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+                try:
+                    results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+                except OSError as exc:   # Hydra's own job files (a full disk, read-only)
+                    SUMMARY["user_error"] = str(StoreError(exc.filename or job_dirs, exc))
+                    return
                 for overrides, r in zip(batch, results):
-                    summary = r.return_value  # re-raises if the job itself crashed
+                    try:
+                        summary = r.return_value  # re-raises if the job itself crashed
+                    except OSError as exc:
+                        SUMMARY["user_error"] = SUMMARY["user_error"] or str(
+                            StoreError(exc.filename or job_dirs, exc))
+                        continue
                     SUMMARY["jobs"] += 1
                     for key in ("ok", "skipped", "failed"):
                         SUMMARY[key] += summary.get(key, 0)
