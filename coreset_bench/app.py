@@ -75,6 +75,9 @@ def main(cfg: DictConfig) -> dict:
     for row in rows:
         summary["skipped" if row is None else "busy" if row == runner.BUSY else
                 "ok" if row["status"] == "ok" else "failed"] += 1
-    for key, value in summary.items():
-        STATE[key] += value
+    if summary["busy"] and plain.get("samplers"):  # group mode: rows align with ``samplers``
+        names = plain["samplers"] if isinstance(plain["samplers"], list) else [plain["samplers"]]
+        summary["busy_samplers"] = [n for n, row in zip(names, rows) if row == runner.BUSY]
+    for key in STATE:
+        STATE[key] += summary[key]
     return summary

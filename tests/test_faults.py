@@ -135,23 +135,25 @@ def test_a_claim_left_by_a_killed_process_does_not_block_the_cell(tmp_path):
 
 
 def test_a_sweep_leaves_a_cell_another_process_runs_and_comes_back_to_it(tmp_path):
-    holder = hold(tmp_path, "digits-mlp-uniform-30-0")
-    sweep = subprocess.Popen([*CLI, "run", "-m", "budget=30", "seed=0,1", "hydra.launcher.n_jobs=1",
-                              f"results_dir={tmp_path}"], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: len(rows_on_disk(tmp_path)) == 1, what="the free cell's row")
+    holder = hold(tmp_path, "digits-mlp-kcenter-30-0")
+    sweep = subprocess.Popen([*CLI, "run", "-m", "samplers=[uniform,kcenter]", "budget=30",
+                              "seed=0,1", "hydra.launcher.n_jobs=1", f"results_dir={tmp_path}"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: len(rows_on_disk(tmp_path)) == 3, what="the free cells' rows")
     time.sleep(2)
     assert sweep.poll() is None                   # waiting for the held cell, not done, not failed
-    assert [r["seed"] for r in rows_on_disk(tmp_path)] == [1]
+    assert ("kcenter", 30, 0) not in cells(rows_on_disk(tmp_path))
     holder.stdin.write("\n")
     holder.stdin.flush()                           # the other process gives it up (no row)
     holder.wait()
     out, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, out[-2000:]
-    assert "leave digits-mlp-uniform-30-0 to the process running it" in out
+    assert "leave digits-mlp-kcenter-30-0 to the process running it" in out
     assert "1 job(s) had runs another process was running; waiting for them" in out
-    assert summary_line(out) == "coreset-bench: runs ok=2 skipped=0 failed=0"
-    assert sorted(r["seed"] for r in rows_on_disk(tmp_path)) == [0, 1]
+    # the retry ran only the busy sampler: each run counted once
+    assert summary_line(out) == "coreset-bench: runs ok=4 skipped=0 failed=0"
+    assert cells(rows_on_disk(tmp_path)) == {(s, 30, seed) for s in ("uniform", "kcenter")
+                                              for seed in (0, 1)}
 
 
 # -- 3. writes that fail ------------------------------------------------------------------

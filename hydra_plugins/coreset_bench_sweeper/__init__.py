@@ -96,6 +96,16 @@ class ProgressSweeper(BasicSweeper):
         samplers = OmegaConf.select(self.config, "samplers", default=None)
         return len(samplers) if samplers else 1
 
+    @staticmethod
+    def _retry(job: List[str], busy_samplers: Optional[List[str]]) -> List[str]:
+        """The overrides that run again, waiting this time, only the runs of ``job`` another
+        process was running: in group mode its busy samplers (the others are counted already;
+        rows and run keys do not depend on the group's make-up)."""
+        drop = {"claim_wait"} | ({"samplers"} if busy_samplers else set())
+        kept = [o for o in job if o.partition("=")[0].lstrip("+~") not in drop]
+        extra = [f"samplers=[{','.join(busy_samplers)}]"] if busy_samplers else []
+        return kept + extra + ["claim_wait=true"]
+
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         params_conf = self._parse_config()
@@ -134,7 +144,7 @@ class ProgressSweeper(BasicSweeper):
                         SUMMARY[key] += summary.get(key, 0)
                     bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed")))
                     if summary.get("busy"):
-                        busy_jobs.append(list(overrides))
+                        busy_jobs.append(self._retry(overrides, summary.get("busy_samplers")))
                     if summary.get("user_error") and not SUMMARY["user_error"]:
                         SUMMARY["user_error"] = summary["user_error"]
                 bar.set_postfix(ok=SUMMARY["ok"], skipped=SUMMARY["skipped"],
@@ -149,9 +159,7 @@ class ProgressSweeper(BasicSweeper):
             if busy_jobs and not SUMMARY["user_error"]:
                 log.info("%d job(s) had runs another process was running; waiting for them",
                          len(busy_jobs))
-                retry = [[o for o in job if o.partition("=")[0].lstrip("+~") != "claim_wait"]
-                         + ["claim_wait=true"] for job in busy_jobs]
-                busy_jobs = []
+                retry, busy_jobs = busy_jobs, []
                 for i in range(0, len(retry), size):
                     launch(retry[i:i + size])
                     if SUMMARY["user_error"]:
