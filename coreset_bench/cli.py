@@ -150,12 +150,13 @@ def cmd_data(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="coreset-bench data")
     sub = parser.add_subparsers(dest="action", required=True)
     verify = sub.add_parser("verify", help="check files and checksums")
-    verify.add_argument("names", nargs="*", help=f"datasets (default: all): {', '.join(data.names())}")
+    builtin = data.builtin_names()
+    verify.add_argument("names", nargs="*", help=f"datasets (default: all): {', '.join(builtin)}")
     ns = parser.parse_args(args)
-    names = ns.names or data.names()
-    unknown = [n for n in names if n not in data.names()]
+    names = ns.names or builtin
+    unknown = [n for n in names if n not in builtin]
     if unknown:
-        return _fail(f"unknown dataset {unknown[0]!r}; valid choices: {', '.join(data.names())}")
+        return _fail(f"unknown dataset {unknown[0]!r}; valid choices: {', '.join(builtin)}")
     print(f"data directory: {data.data_dir()} (set CORESET_BENCH_DATA to change)")
     all_ok = True
     for name in names:

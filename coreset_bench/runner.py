@@ -50,9 +50,14 @@ UNUSED_BY_TASK = {"classification": (), "regression": reg.UNUSED_KEYS}
 
 
 def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, Any]:
-    """Every config choice that can change a run's result (hashed into the run_key)."""
+    """Every config choice that can change a run's result (hashed into the run_key). A file
+    dataset is identified by its content (``dataset.sha256``), not by where it lies."""
     drop = set(OPERATIONAL_KEYS) | set(UNUSED_BY_TASK[task])
-    return {k: v for k, v in cfg.items() if k not in drop}
+    out = {k: v for k, v in cfg.items() if k not in drop}
+    if isinstance(out.get("dataset"), Mapping) and "sha256" in out["dataset"]:
+        out["dataset"] = {k: v for k, v in out["dataset"].items()
+                          if k not in data.LOCATION_KEYS}
+    return out
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +122,13 @@ class Planned:
 
 def plan(cfg: Mapping[str, Any]) -> tuple[str, list[Planned]]:
     """The task and the runs of a job, with their run keys; ConfigError on bad names."""
-    dataset_name, _ = _split(cfg["dataset"], "dataset")
+    dataset_name, dataset_opts = _split(cfg["dataset"], "dataset")
     entry = data.entry(dataset_name)  # ConfigError naming the valid datasets
     task = entry.task
+    found = data.fingerprint(dataset_name, {k: v for k, v in dataset_opts.items()
+                                            if k != "sha256"})
+    if found:   # the file's content joins the identity (load checks it is still the same)
+        cfg = {**cfg, "dataset": {**cfg["dataset"], **found}}
     cfg = {**cfg, "model": resolve_model(cfg["model"], entry.default_model)}
     if cfg["model"]["name"] not in MODELS_BY_TASK[task]:
         raise ConfigError(f"model {cfg['model']['name']!r} is not a {task} model; valid models "
@@ -162,12 +171,15 @@ def _base_row(p: Planned, task: str, ds: data.Dataset, extras: dict) -> dict[str
 
 
 def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[], tuple],
-            save_selection: bool) -> dict[str, Any]:
-    """Run ``work`` (-> columns, chosen indices) and write the row, ok or failed."""
+            save_selection: bool, pool_rows: np.ndarray | None = None) -> dict[str, Any]:
+    """Run ``work`` (-> columns, chosen indices) and write the row, ok or failed. For a file
+    dataset (``pool_rows``) the row also lists the chosen rows' numbers in the source file."""
     try:
         out, chosen = work()
         row.update(out)
         row["selection_sha1"] = results.selection_sha1(chosen)
+        if pool_rows is not None:
+            row["source_rows"] = np.asarray(pool_rows)[np.asarray(chosen)].tolist()
         row["status"] = "ok"
         row["selection_saved"] = bool(save_selection)
         if save_selection:
@@ -203,7 +215,8 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 
 def _cell(p: Planned) -> dict[str, Any]:
-    return {"dataset": p.cfg["dataset"]["name"], "model": p.cfg["model"]["name"],
+    name, opts = _split(p.cfg["dataset"], "dataset")
+    return {"dataset": data.label(name, opts), "model": p.cfg["model"]["name"],
             "sampler": p.name, "budget": p.cfg["budget"], "seed": p.cfg["seed"]}
 
 
@@ -274,7 +287,7 @@ def execute(cfg: Mapping[str, Any], wait: bool | None = None) -> list[dict[str, 
 def _execute(cfg: Mapping[str, Any], task: str, todo: list[Planned],
              results_dir: str) -> dict[str, dict]:
     """Run the (claimed, not done) runs ``todo`` of a job; their rows by run_key."""
-    dataset_name, dataset_opts = _split(cfg["dataset"], "dataset")
+    dataset_name, dataset_opts = _split(todo[0].cfg["dataset"], "dataset")  # with its sha256
     ds = data.load(dataset_name, **dataset_opts)
     budget, seed = cfg["budget"], cfg["seed"]
     save = cfg.get("save_selection", True)
@@ -285,7 +298,8 @@ def _execute(cfg: Mapping[str, Any], task: str, todo: list[Planned],
             row, t0 = _base_row(p, task, ds, extras), time.perf_counter()
             rows[p.key] = _finish(row, results_dir, t0, lambda p=p: reg.run(
                 ds, p.spec, p.params, budget=budget, seed=seed,
-                dataset_id=p.ident["dataset"], cache=reg.cache_for(results_dir)), save)
+                dataset_id=p.ident["dataset"], cache=reg.cache_for(results_dir)), save,
+                ds.pool_rows)
     else:
         from .models import backend as framework, engines
         from .protocols import classification as clf  # imports no framework until activated
@@ -374,5 +388,6 @@ def _run_batch(batch: list[Planned], group, group_error: Exception | None, task:
             return result[0], result[1]
 
         row = _base_row(p, task, ds, extras)
-        rows[p.key] = _finish(row, results_dir, time.perf_counter() - seconds, work, save)
+        rows[p.key] = _finish(row, results_dir, time.perf_counter() - seconds, work, save,
+                              ds.pool_rows)
     return rows

@@ -8,12 +8,13 @@ protocol records it in each result row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ConfigError
-from . import cifar10, digits, gas_sensor_drift, mnist, synthetic_regression
+from . import cifar10, digits, files, gas_sensor_drift, mnist, synthetic_regression
 from ._store import FileStatus, check, data_dir
 
 
@@ -27,6 +28,8 @@ class Dataset:
     y_eval: np.ndarray
     num_classes: int | None = None
     choices: dict[str, Any] = field(default_factory=dict)
+    # Each pool row's row number in the user's source file (file datasets; None otherwise).
+    pool_rows: np.ndarray | None = None
 
     @property
     def n_pool(self) -> int:
@@ -39,6 +42,8 @@ class _Entry:
     manifest: Callable[..., list]  # FileSpecs a complete copy needs ([] for embedded data)
     task: str
     default_model: str | None = None  # the paper's model for this dataset (model=auto)
+    # The user's file's identity (its sha256), added to the run's identity; None: built-in data.
+    fingerprint: Callable[[dict], dict] | None = None
 
 
 REGISTRY: dict[str, _Entry] = {
@@ -51,11 +56,38 @@ REGISTRY: dict[str, _Entry] = {
                                "linear"),
     "synthetic_regression": _Entry(synthetic_regression.load, synthetic_regression.manifest,
                                    "regression", "linear"),
+    # your own files (data/files.py)
+    "npz": _Entry(files.load_npz, lambda: [], "classification", "mlp",
+                  lambda opts: files.fingerprint("npz", opts)),
+    "table": _Entry(files.load_table, lambda: [], "regression", "linear",
+                    lambda opts: files.fingerprint("table", opts)),
 }
+# Options of a file dataset that say where the file is, not what it holds (not in run keys).
+LOCATION_KEYS = ("path",)
+
+
+def label(name: str, options: dict[str, Any]) -> str:
+    """The ``dataset`` value of result rows: the dataset's name, or for a file dataset the
+    file's name (``my_data.npz``), so rows of two files never share a cell or a table line."""
+    if entry(name).fingerprint is not None and options.get("path"):
+        return Path(str(options["path"])).name
+    return name
+
+
+def fingerprint(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``{"sha256": ...}`` of a file dataset's file (a one-line error if it is missing), or {}
+    for the built-in datasets."""
+    found = entry(name)
+    return found.fingerprint(options) if found.fingerprint is not None else {}
 
 
 def names() -> list[str]:
     return sorted(REGISTRY)
+
+
+def builtin_names() -> list[str]:
+    """The datasets shipped or mirrored (not read from a user's file)."""
+    return [n for n in names() if REGISTRY[n].fingerprint is None]
 
 
 def entry(name: str) -> _Entry:
@@ -90,8 +122,10 @@ def load(name: str, *, max_pool: int | None = None, max_eval: int | None = None,
         if keep is not None:
             y = "y_" + prefix[2:]
             parts[prefix], parts[y] = parts[prefix][keep], parts[y][keep]
+            if prefix == "x_pool" and parts.get("pool_rows") is not None:
+                parts["pool_rows"] = parts["pool_rows"][keep]
             parts["choices"] = {**parts["choices"], what: limit}
-    return Dataset(name=name, task=found.task, **parts)
+    return Dataset(name=label(name, options), task=found.task, **parts)
 
 
 def verify(name: str) -> list[FileStatus]:

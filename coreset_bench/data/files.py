@@ -1,0 +1,216 @@
+"""Your own data from a file, no code: ``dataset=npz`` (classification) and ``dataset=table``
+(regression).
+
+``npz``: one ``.npz`` with ``x_train`` (n, ...) numeric and ``y_train`` (n,) integer labels
+0..C-1, and either ``x_test``/``y_test`` (the evaluation split) or neither (then a stratified
+``eval_fraction`` of the training rows is held out, fixed by ``split_seed``). Images, tabular
+features or precomputed embeddings all work: the MLP flattens whatever shape it gets.
+
+``table``: a ``.csv`` or ``.parquet`` with a numeric ``target`` column; the features are
+``features`` (default: every other column), a ``val_fraction`` of the rows is the validation
+split, and an intercept column is appended (``intercept: true``) as for the built-in sets.
+
+The file's sha256 is part of every run's identity (``dataset.sha256``), and its path is not, so
+changing the file never reuses old rows and moving it does. Every problem is one line naming
+the file and what is wrong. ``Dataset.choices["pool_rows"]`` is each pool row's row number in
+the source file (``x_train`` or the table), so a selection maps back to the user's records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+_SHA: dict[tuple, str] = {}
+# kind -> (file suffixes, what the file must hold: for the missing-path message)
+_KINDS = {"npz": ((".npz",), "arrays x_train, y_train and x_test, y_test"),
+          "table": ((".csv", ".parquet"), "a .csv or .parquet with a target column")}
+NPZ_ARRAYS = ("x_train", "y_train")
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """The file's sha256 (memoised per path, size and mtime within the process)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        _SHA[key] = h.hexdigest()
+    return _SHA[key]
+
+
+def _existing(kind: str, path: Any, suffixes: Sequence[str], example: str) -> Path:
+    if path in (None, "", "null"):
+        raise ConfigError(f"dataset={kind} needs dataset.path=FILE ({example})")
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise DataError(f"dataset.path={path}: no such file")
+    if p.suffix.lower() not in suffixes:
+        raise ConfigError(f"dataset.path={path}: dataset={kind} reads {' or '.join(suffixes)} "
+                          "files")
+    return p
+
+
+def fingerprint(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What identifies the data of a file dataset: its sha256 (checked before any run)."""
+    suffixes, example = _KINDS[kind]
+    return {"sha256": sha256(_existing(kind, options.get("path"), suffixes, example))}
+
+
+def _check_same_file(path: Path, expected: str | None) -> str:
+    found = sha256(path)
+    if expected is not None and expected != found:
+        raise DataError(f"dataset.path={path} changed while the sweep ran (sha256 {found[:12]}..., "
+                        f"expected {expected[:12]}...); re-run to use the new file")
+    return found
+
+
+def _labels(path: Path, name: str, y: np.ndarray) -> np.ndarray:
+    if y.ndim != 1:
+        raise DataError(f"{path}: {name} must be 1-D (one label per row), got shape {y.shape}")
+    if y.dtype.kind in "iu":
+        labels = y.astype(np.int64)
+    elif y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        labels = y.astype(np.int64)
+    elif y.dtype.kind == "b":
+        labels = y.astype(np.int64)
+    else:
+        raise DataError(f"{path}: {name} must hold integer labels 0..C-1, got dtype {y.dtype}")
+    if len(labels) and labels.min() < 0:
+        raise DataError(f"{path}: {name} must hold integer labels 0..C-1, found {labels.min()}")
+    return labels
+
+
+def _features(path: Path, name: str, x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind not in "iufb":
+        raise DataError(f"{path}: {name} must be numeric, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise DataError(f"{path}: {name} must have one row per example (2-D or more), got "
+                        f"shape {x.shape}")
+    x = x.astype(np.float32)
+    bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise DataError(f"{path}: {name} has {bad} NaN or infinite value(s)")
+    return x
+
+
+def load_npz(*, path: str | None = None, sha256: str | None = None, eval_fraction: float = 0.2,
+             split_seed: int = 0) -> dict:
+    p = _existing("npz", path, *_KINDS["npz"])
+    found = _check_same_file(p, sha256)
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"dataset.path={path} is not a readable .npz file ({exc})") from None
+    missing = [k for k in NPZ_ARRAYS if k not in arrays]
+    if missing:
+        raise DataError(f"{p} lacks array(s) {', '.join(missing)}; it has: "
+                        f"{', '.join(sorted(arrays)) or 'none'} (needed: x_train, y_train, and "
+                        "x_test, y_test or neither)")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{p} has only one of x_test, y_test; give both or neither")
+    parts = {}
+    for split in ("train", "test"):
+        if f"x_{split}" not in arrays:
+            continue
+        x = _features(p, f"x_{split}", arrays[f"x_{split}"])
+        y = _labels(p, f"y_{split}", arrays[f"y_{split}"])
+        if len(x) != len(y):
+            raise DataError(f"{p}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
+        parts[split] = (x, y)
+    x, y = parts["train"]
+    if "test" in parts and parts["test"][0].shape[1:] != x.shape[1:]:
+        raise DataError(f"{p}: x_test rows have shape {parts['test'][0].shape[1:]}, x_train rows "
+                        f"{x.shape[1:]}")
+    num_classes = int(max(y.max(initial=0), *(parts["test"][1].max(initial=0),)
+                          if "test" in parts else (0,))) + 1
+    absent = sorted(set(range(num_classes)) - set(np.unique(y).tolist()))
+    if absent:
+        raise DataError(f"{p}: labels must be 0..C-1 with every class in y_train; class(es) "
+                        f"{', '.join(map(str, absent[:10]))} of 0..{num_classes - 1} are absent")
+    choices: dict[str, Any] = {"path": str(p), "sha256": found, "num_classes": num_classes}
+    if "test" in parts:
+        x_eval, y_eval = parts["test"]
+        pool_rows = np.arange(len(x))
+        choices["eval_split"] = "test"
+    else:
+        if not 0.0 < eval_fraction < 1.0:
+            raise ConfigError(f"dataset.eval_fraction={eval_fraction} must be in (0, 1)")
+        from sklearn.model_selection import train_test_split
+
+        rows = np.arange(len(x))
+        try:
+            pool_rows, eval_rows = train_test_split(rows, test_size=eval_fraction, stratify=y,
+                                                    random_state=split_seed)
+        except ValueError as exc:
+            raise DataError(f"{p}: cannot hold out eval_fraction={eval_fraction} stratified "
+                            f"by class ({exc})") from None
+        pool_rows, eval_rows = np.sort(pool_rows), np.sort(eval_rows)
+        x_eval, y_eval = x[eval_rows], y[eval_rows]
+        x, y = x[pool_rows], y[pool_rows]
+        choices.update(eval_split="held_out", eval_fraction=eval_fraction, split_seed=split_seed)
+    return dict(x_pool=x, y_pool=y, x_eval=x_eval, y_eval=y_eval, num_classes=num_classes,
+                choices=choices, pool_rows=pool_rows)
+
+
+def load_table(*, path: str | None = None, sha256: str | None = None, target: str | None = None,
+               features: Sequence[str] | None = None, val_fraction: float = 0.2,
+               split_seed: int = 0, intercept: bool = True) -> dict:
+    import pandas as pd
+
+    p = _existing("table", path, *_KINDS["table"])
+    found = _check_same_file(p, sha256)
+    if not target:
+        raise ConfigError("dataset=table needs dataset.target=COLUMN (the column to predict)")
+    try:
+        frame = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+    except ImportError:
+        raise DataError(f"reading {p} needs pyarrow (pip install pyarrow), or give a .csv") from None
+    except Exception as exc:   # pandas raises many parser error types
+        raise DataError(f"dataset.path={path} is not a readable table ({type(exc).__name__}: "
+                        f"{exc})") from None
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if target not in columns:
+        raise DataError(f"{p} has no column {target!r} (dataset.target); columns: "
+                        f"{', '.join(columns)}")
+    feats = list(features) if features else [c for c in columns if c != target]
+    unknown = [c for c in feats if c not in columns]
+    if unknown:
+        raise DataError(f"{p} has no column(s) {', '.join(unknown)} (dataset.features)")
+    non_numeric = [c for c in [*feats, target] if frame[c].dtype.kind not in "iufb"]
+    if non_numeric:
+        raise DataError(f"{p}: column(s) {', '.join(non_numeric)} are not numeric; choose "
+                        "numeric ones with dataset.features=[...]")
+    values = frame[[*feats, target]].to_numpy(dtype=np.float64)
+    bad_rows = int((~np.isfinite(values)).any(axis=1).sum())
+    if bad_rows:
+        raise DataError(f"{p}: {bad_rows} row(s) have missing (NaN) or infinite values in the "
+                        "features or the target")
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"dataset.val_fraction={val_fraction} must be in (0, 1)")
+    n = len(values)
+    n_val = int(round(val_fraction * n))
+    if n_val < 1 or n - n_val < 2:
+        raise DataError(f"{p}: {n} rows are too few for val_fraction={val_fraction}")
+    order = np.random.default_rng(split_seed).permutation(n)
+    val_rows, pool_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    a = values[:, :-1]
+    if intercept:
+        a = np.c_[a, np.ones(n)]
+    b = values[:, -1]
+    return dict(x_pool=a[pool_rows], y_pool=b[pool_rows], x_eval=a[val_rows], y_eval=b[val_rows],
+                choices={"path": str(p), "sha256": found, "target": target,
+                         "features": feats, "val_fraction": val_fraction,
+                         "split_seed": split_seed, "intercept": intercept},
+                pool_rows=pool_rows)
