@@ -130,8 +130,11 @@ class Centers:
 
     def __init__(self, x: np.ndarray, capacity: int):
         self.x = np.ascontiguousarray(x, dtype=np.float32)
-        self.norms = np.sqrt(np.einsum("ij,ij->i", self.x.astype(np.float64), self.x.astype(np.float64)))
         n, d = self.x.shape
+        self.norms = np.empty(n)
+        for s in range(0, n, 65536):   # row blocks: no float64 copy of the whole array
+            x64 = self.x[s:s + 65536].astype(np.float64)
+            self.norms[s:s + 65536] = np.sqrt(np.einsum("ij,ij->i", x64, x64))
         self.centers = np.zeros((max(capacity, 1), d), np.float32)
         self.m = 0
         self.dist = np.full(n, np.inf)
