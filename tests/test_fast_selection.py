@@ -95,3 +95,37 @@ def test_kmeans_choice_is_validated_and_recorded():
         sel = _sensitivity.sensitivity_sampling(
             x, 100, n_clusters=20, oracle=lambda idx: np.ones(len(idx)), rng=rng, kmeans=method)
         assert sel.info["kmeans_iters"] >= 1 and sel.info["kmeans_inertia"] > 0
+
+
+def test_snapping_in_row_blocks_picks_what_one_pass_picks(monkeypatch):
+    """Large pools snap centers to points walking the rows in blocks (O(block) memory); the
+    result is the one-pass result (the path every paper-sized pool still takes)."""
+    from coreset_bench.samplers import _sensitivity
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5000, 16)).astype(np.float32)
+    centers = x[rng.choice(5000, 300, replace=False)] + rng.normal(0, 0.3, (300, 16)).astype(np.float32)
+    one_pass = _sensitivity.snap_to_points(x, centers)
+    monkeypatch.setattr(_sensitivity, "SNAP_SINGLE_PASS", 0)
+    monkeypatch.setattr(_sensitivity, "SNAP_BLOCK", 300 * 700)      # 700-row blocks
+    np.testing.assert_array_equal(_sensitivity.snap_to_points(x, centers), one_pass)
+    assert len(np.unique(one_pass)) == 300
+
+
+def test_kmeans_on_a_subsample_is_recorded_and_selects_validly():
+    from coreset_bench import select
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(6000, 8)).astype(np.float32)
+    losses = rng.gamma(2.0, size=6000)
+    full = select("loss", emb, 400, oracle=lambda i: losses[i], rng=np.random.default_rng(1))
+    sub = select("loss", emb, 400, oracle=lambda i: losses[i], rng=np.random.default_rng(1),
+                 kmeans_sample=1000)
+    assert sub.info["kmeans_sample"] == 1000 and "kmeans_sample" not in full.info
+    assert len(np.unique(sub.indices)) == 400 and sub.n_inferences == 80   # k'' = 0.2 * 400
+    # an O(1)-approximate clustering: its cost on all points stays near the full fit's
+    assert sub.info["kmeans_cost"] < 1.25 * full.info["kmeans_cost"]
+    from coreset_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sampler.kmeans_sample=0 must be a positive integer or null"):
+        select("loss", emb, 400, oracle=lambda i: losses[i], rng=rng, kmeans_sample=0)

@@ -12,6 +12,11 @@ as run in its section 5.2; shared by the ``loss`` and ``grad`` samplers.
    proportional to l~, without replacement. The k'' points of A join the selection (they were
    labelled to be queried).
 
+Large pools (``kmeans_sample=m``, no config file sets it: ``+sampler.kmeans_sample=100000``):
+step 1 fits the k-means on m candidates drawn uniformly (the paper asks only for an
+O(1)-approximate clustering), then snaps the centers to the full candidate set; the row records
+``kmeans_sample`` and the full data's clustering cost, so its price in cost is visible.
+
 lambda is not given by the paper. ``lam="auto"`` (the default) picks the lambda that makes
 lambda * sum_e ||e - A(e)||^2 equal to sum_e l(A(e)), i.e. both terms weigh the same in total;
 a number fixes it (0 = loss only).
@@ -31,6 +36,33 @@ from . import _kmeans
 from ._base import Selection, as_2d, balance_weight, check_n_select, nearest, squared_distances
 
 
+# Above this many distance entries per block (256 centers x n rows), snapping walks the rows in
+# blocks of SNAP_BLOCK entries instead (O(block) memory: 16 MiB per float32 block); below it,
+# the original path (bit-identical selections for every pool of the paper: 256 x 60,000 = 15.4 M
+# <= 2^24).
+SNAP_SINGLE_PASS = 1 << 24
+SNAP_BLOCK = 1 << 22
+
+
+def _nearest_rows(x: np.ndarray, centers: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
+    """For each center, its nearest row of ``x`` (lowest index on ties)."""
+    first = np.empty(len(centers), dtype=np.int64)
+    if 256 * len(x) <= SNAP_SINGLE_PASS:
+        for start in range(0, len(centers), 256):
+            first[start:start + 256] = squared_distances(x, centers[start:start + 256],
+                                                         x_sq).argmin(0)
+        return first
+    rows = max(1, SNAP_BLOCK // max(len(centers), 1))
+    best = np.full(len(centers), np.inf)
+    for start in range(0, len(x), rows):
+        d = squared_distances(x[start:start + rows], centers, x_sq[start:start + rows])
+        arg = d.argmin(0)
+        val = d[arg, np.arange(len(centers))]
+        better = val < best                      # strict: an earlier row wins a tie
+        best[better], first[better] = val[better], arg[better] + start
+    return first
+
+
 def snap_to_points(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """For each center, the index of its nearest row of ``x``; all indices distinct.
 
@@ -39,9 +71,7 @@ def snap_to_points(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     if len(centers) > len(x):
         raise ValueError(f"{len(centers)} centers cannot snap to {len(x)} distinct points")
     x_sq = np.einsum("ij,ij->i", x, x)
-    first = np.empty(len(centers), dtype=np.int64)
-    for start in range(0, len(centers), 256):
-        first[start:start + 256] = squared_distances(x, centers[start:start + 256], x_sq).argmin(0)
+    first = _nearest_rows(x, centers, x_sq)
     if len(np.unique(first)) == len(first):
         return first
     taken = np.zeros(len(x), dtype=bool)
@@ -86,19 +116,25 @@ KMEANS = ("fast", "sklearn")
 def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
                    kmeans: str = "fast", kmeans_n_init: int | str = "auto",
                    kmeans_max_iter: int = 300, lloyd_iters: int = 20,
-                   kmeans_trials: int = 0) -> tuple[np.ndarray, dict]:
-    """Step 1: k-means on ``x``, each center snapped to a distinct row (indices into ``x``);
-    also returns what the clustering reports (iterations, inertia)."""
+                   kmeans_trials: int = 0, kmeans_sample: int | None = None
+                   ) -> tuple[np.ndarray, dict]:
+    """Step 1: k-means on ``x`` (or on ``kmeans_sample`` of its rows drawn uniformly), each
+    center snapped to a distinct row of ``x`` (indices into ``x``); also returns what the
+    clustering reports (iterations, inertia on the data it was fitted on)."""
+    fit_on, info = x, {}
+    if kmeans_sample is not None and kmeans_sample < len(x):
+        rows = np.sort(rng.choice(len(x), size=max(int(kmeans_sample), n_clusters), replace=False))
+        fit_on, info = x[rows], {"kmeans_sample": int(len(rows))}
     if kmeans == "sklearn":
         with threadpool_limits(1):
             km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
-                        random_state=int(rng.integers(0, 2**31 - 1))).fit(x)
-        centers, info = km.cluster_centers_, {"kmeans_iters": int(km.n_iter_),
-                                              "kmeans_inertia": float(km.inertia_)}
+                        random_state=int(rng.integers(0, 2**31 - 1))).fit(fit_on)
+        centers = km.cluster_centers_
+        info.update(kmeans_iters=int(km.n_iter_), kmeans_inertia=float(km.inertia_))
     else:
-        centers, inertia, iters = _kmeans.kmeans(x, n_clusters, rng, iters=lloyd_iters,
+        centers, inertia, iters = _kmeans.kmeans(fit_on, n_clusters, rng, iters=lloyd_iters,
                                                  n_local_trials=kmeans_trials)
-        info = {"kmeans_iters": iters, "kmeans_inertia": inertia}
+        info.update(kmeans_iters=iters, kmeans_inertia=inertia)
     return snap_to_points(x, np.asarray(centers, x.dtype)), info
 
 
@@ -119,6 +155,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
                          rng: np.random.Generator, kmeans: str = "fast",
                          kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300,
                          lloyd_iters: int = 20, kmeans_trials: int = 0,
+                         kmeans_sample: int | None = None,
                          cluster_rng: np.random.Generator | None = None,
                          memo: dict | None = None) -> Selection:
     """Algorithm 1 on candidate ``embeddings`` (m, d).
@@ -146,6 +183,8 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     timings = {}
     opts = dict(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
                 lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials)
+    if kmeans_sample is not None:   # absent otherwise: the memo keys of default runs unchanged
+        opts["kmeans_sample"] = kmeans_sample
     key = ("kmeans", n_clusters, *map(str, opts.values()))
     if memo is not None and key in memo:
         centers, km_info, timings["cluster"] = memo[key]  # its own cost, reported again
@@ -185,7 +224,7 @@ def n_clusters_for(budget: int, cluster_frac: float) -> int:
 
 def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
              kmeans: str = "fast", lloyd_iters: int = 20, kmeans_trials: int = 0,
-             kmeans_max_iter: int = 300, **_: object) -> None:
+             kmeans_max_iter: int = 300, kmeans_sample: int | None = None, **_: object) -> None:
     """Reject, before any training, budgets for which Algorithm 1 has no valid k'' and bad
     k-means options."""
     if kmeans not in KMEANS:
@@ -194,6 +233,10 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
                             ("kmeans_max_iter", kmeans_max_iter, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"sampler.{key}={value!r} must be an integer >= {low}")
+    if kmeans_sample is not None and (not isinstance(kmeans_sample, int)
+                                      or isinstance(kmeans_sample, bool) or kmeans_sample < 1):
+        raise ConfigError(f"sampler.kmeans_sample={kmeans_sample!r} must be a positive integer "
+                          "or null")
     if not 0 < cluster_frac < 1:
         raise ConfigError(f"sampler.cluster_frac={cluster_frac} must be in (0, 1)")
     k2 = n_clusters_for(budget, cluster_frac)
@@ -209,8 +252,8 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
 
 def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
            lam: float | str = "auto", kmeans: str = "fast", kmeans_n_init: int | str = "auto",
-           kmeans_max_iter: int = 300, lloyd_iters: int = 20, kmeans_trials: int = 0
-           ) -> Selection:
+           kmeans_max_iter: int = 300, lloyd_iters: int = 20, kmeans_trials: int = 0,
+           kmeans_sample: int | None = None) -> Selection:
     """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1; the
     clustering is seeded by the group, so ``loss`` and ``grad`` of a group share it."""
     cluster_rng = (np.random.default_rng([inputs.group_seed, 1])
@@ -219,4 +262,4 @@ def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: flo
         inputs.embeddings, n_select, n_clusters=n_clusters_for(inputs.budget, cluster_frac),
         oracle=inputs.oracle, lam=lam, rng=rng, kmeans=kmeans, kmeans_n_init=kmeans_n_init,
         kmeans_max_iter=kmeans_max_iter, lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials,
-        cluster_rng=cluster_rng, memo=inputs.memo)
+        kmeans_sample=kmeans_sample, cluster_rng=cluster_rng, memo=inputs.memo)
