@@ -30,6 +30,8 @@ commands:
   bench sweep [project=true|false]
                            sweep throughput: 1 vs 2 workers, shared vs per-sampler warm start,
                            and the projected wall time of the full MNIST Figure 2 sweep
+  bench scale [n=100000,300000,1000000] [d=128] [kmeans_sample=100000] [time_limit=600]
+                           selection time and peak memory of every sampler on large pools
   bench engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
                            the vectorized engine vs the reference paths, side by side: training
                            per model (vmap/jax vs keras_fit/tensorflow), k-means vs scikit-learn
@@ -266,8 +268,28 @@ def cmd_bench(args: list[str]) -> int:
     if _wants_help(args):
         print(BENCH_HELP, end="")
         return 0
-    if not args or args[0] not in ("table1", "sweep", "engine"):
-        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep, engine")
+    if not args or args[0] not in ("table1", "sweep", "engine", "scale"):
+        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep, "
+                     "engine, scale")
+    if args[0] == "scale":
+        from . import bench_scale
+
+        try:
+            opts = _key_values(args[1:], {"n": "N[,N...]", "d": "INT", "kmeans_sample": "INT",
+                                          "time_limit": "SECONDS", "out": "PATH"})
+            for key in ("d", "kmeans_sample", "time_limit"):
+                if key in opts and (not opts[key].isdigit() or int(opts[key]) < 1):
+                    raise ValueError(f"{key}={opts[key]!r} must be a positive integer")
+            if "n" in opts and not all(v.isdigit() and int(v) >= 1000 for v in opts["n"].split(",")):
+                raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers "
+                                 ">= 1000")
+        except ValueError as exc:
+            return _fail(str(exc))
+        bench_scale.run(sizes=tuple(int(v) for v in opts.get("n", "100000,300000,1000000").split(",")),
+                        d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 100000)),
+                        time_limit=float(opts.get("time_limit", 600)),
+                        out=opts.get("out", "results/bench/scale.csv"))
+        return 0
     if args[0] == "engine":
         from . import bench_engine
 
@@ -331,7 +353,7 @@ deviations, completeness, where and how long. experiment=NAME keeps the rows of 
 The published reproduction: coreset-bench report results_dir=results out=docs/reproduction
 """
 
-BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine} [KEY=VALUE ...]
+BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
 
   table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
          Table 1: leverage scores vs k-medoids runtime on n x n data
@@ -339,6 +361,9 @@ BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine} [KEY=VALUE ...]
          sweep throughput, projected fig2_mnist wall time
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
          training engines, k-means and k-center vs their references
+  scale [n=100000,300000,1000000] [d=128] [kmeans_sample=100000] [time_limit=600]
+        [out=results/bench/scale.csv]
+         each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
 Each prints ratios measured side by side in one run (see README, "Speed").
 """
 
