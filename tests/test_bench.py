@@ -70,3 +70,28 @@ def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
     assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
     [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
     assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]
+
+
+def test_bench_scale_measures_every_sampler_side_by_side(tmp_path):
+    out_csv = tmp_path / "scale.csv"
+    out = run_cli("bench", "scale", "n=3000", "d=8", "kmeans_sample=1000", f"out={out_csv}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    import pandas as pd
+
+    frame = pd.read_csv(out_csv)
+    assert frame["sampler"].tolist() == ["uniform", "margin", "kcenter", "loss (full k-means)",
+                                         "loss (k-means on 1,000)"]
+    assert (frame["status"] == "ok").all() and (frame["seconds"] > 0).all()
+    assert (frame["peak_mib"] > 0).all() and frame["budget"].eq(30).all()
+    assert frame.loc[frame["sampler"] == "kcenter", "over_bound"].notna().all()
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("n=10", "n='10' is not valid; give comma-separated integers >= 1000"),
+    ("d=0", "d='0' must be a positive integer"),
+    ("size=5", "unknown argument 'size=5'; valid: n=N[,N...], d=INT, kmeans_sample=INT, "
+               "time_limit=SECONDS, out=PATH"),
+])
+def test_bench_scale_bad_input_gives_one_line(arg, message):
+    out = run_cli("bench", "scale", arg)
+    assert out.returncode == 2 and out.stderr.strip() == f"coreset-bench: error: {message}"
