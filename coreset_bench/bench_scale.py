@@ -140,7 +140,7 @@ def variants(n: int, kmeans_sample: int) -> list[tuple[str, str, dict]]:
     return out
 
 
-def run(sizes=(100_000, 300_000, 1_000_000), d: int = 128, kmeans_sample: int = 100_000,
+def run(sizes=(100_000, 300_000, 1_000_000), d: int = 128, kmeans_sample: int = 50_000,
         time_limit: float = 600.0, out: str | None = None) -> list[dict]:
     import pandas as pd
 

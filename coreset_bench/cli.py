@@ -30,7 +30,7 @@ commands:
   bench sweep [project=true|false]
                            sweep throughput: 1 vs 2 workers, shared vs per-sampler warm start,
                            and the projected wall time of the full MNIST Figure 2 sweep
-  bench scale [n=100000,300000,1000000] [d=128] [kmeans_sample=100000] [time_limit=600]
+  bench scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
                            selection time and peak memory of every sampler on large pools
   bench engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
                            the vectorized engine vs the reference paths, side by side: training
@@ -286,7 +286,7 @@ def cmd_bench(args: list[str]) -> int:
         except ValueError as exc:
             return _fail(str(exc))
         bench_scale.run(sizes=tuple(int(v) for v in opts.get("n", "100000,300000,1000000").split(",")),
-                        d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 100000)),
+                        d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 50000)),
                         time_limit=float(opts.get("time_limit", 600)),
                         out=opts.get("out", "results/bench/scale.csv"))
         return 0
@@ -361,7 +361,7 @@ BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALU
          sweep throughput, projected fig2_mnist wall time
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
          training engines, k-means and k-center vs their references
-  scale [n=100000,300000,1000000] [d=128] [kmeans_sample=100000] [time_limit=600]
+  scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
         [out=results/bench/scale.csv]
          each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
 Each prints ratios measured side by side in one run (see README, "Speed").
