@@ -54,9 +54,11 @@ def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, 
     dataset is identified by its content (``dataset.sha256``), not by where it lies."""
     drop = set(OPERATIONAL_KEYS) | set(UNUSED_BY_TASK[task])
     out = {k: v for k, v in cfg.items() if k not in drop}
-    if isinstance(out.get("dataset"), Mapping) and "sha256" in out["dataset"]:
-        out["dataset"] = {k: v for k, v in out["dataset"].items()
-                          if k not in data.LOCATION_KEYS}
+    ds = out.get("dataset")
+    if isinstance(ds, Mapping):   # a file's location gives way to its sha256
+        where = {k for k, digest in (("path", "sha256"), ("embeddings", "embeddings_sha256"))
+                 if digest in ds}
+        out["dataset"] = {k: v for k, v in ds.items() if k not in where}
     return out
 
 
@@ -126,7 +128,7 @@ def plan(cfg: Mapping[str, Any]) -> tuple[str, list[Planned]]:
     entry = data.entry(dataset_name)  # ConfigError naming the valid datasets
     task = entry.task
     found = data.fingerprint(dataset_name, {k: v for k, v in dataset_opts.items()
-                                            if k != "sha256"})
+                                            if k not in ("sha256", "embeddings_sha256")})
     if found:   # the file's content joins the identity (load checks it is still the same)
         cfg = {**cfg, "dataset": {**cfg["dataset"], **found}}
     cfg = {**cfg, "model": resolve_model(cfg["model"], entry.default_model)}

@@ -171,6 +171,55 @@ def test_a_table_with_missing_values_gives_one_line(tmp_path):
                                   "infinite values in the features or the target")
 
 
+# -- fixed embeddings ----------------------------------------------------------------------
+
+def test_fixed_embeddings_from_a_file_drive_the_selection(digits_npz, tmp_path):
+    """dataset.embeddings=FILE.npy replaces the warm-start model's embeddings: k-center on the
+    file's embeddings and on a column-permuted copy (same distances) picks the same points,
+    under different run keys (each file's sha256); without the file it picks others."""
+    from sklearn.decomposition import PCA
+
+    with np.load(digits_npz) as npz:
+        x = npz["x_train"].reshape(1400, -1)
+    emb = PCA(12, random_state=0).fit_transform(x).astype(np.float32)
+    np.save(tmp_path / "emb.npy", emb)
+    np.save(tmp_path / "emb_perm.npy", emb[:, ::-1].copy())
+    picks, keys = {}, {}
+    for name in ("emb.npy", "emb_perm.npy", None):
+        out_dir = tmp_path / f"r_{name}"
+        extra = [f"dataset.embeddings={tmp_path / name}"] if name else []
+        out = run_cli("run", "sampler=kcenter", "dataset=npz", f"dataset.path={digits_npz}",
+                      *extra, "budget=100", f"results_dir={out_dir}")
+        assert out.returncode == 0, out.stderr[-2000:]
+        row = results.load(out_dir).iloc[0]
+        picks[name] = results.read_selection(out_dir, row["run_key"]).tolist()
+        keys[name] = row["run_key"]
+        if name:
+            assert row["time_embed"] == 0.0 and row["dataset.embeddings"] == str(tmp_path / name)
+            assert len(row["dataset.embeddings_sha256"]) == 64
+    assert picks["emb.npy"] == picks["emb_perm.npy"] != picks[None]
+    assert len({keys["emb.npy"], keys["emb_perm.npy"], keys[None]}) == 3
+
+
+def test_a_built_in_dataset_takes_fixed_embeddings_per_pool_point(tmp_path):
+    emb = np.random.default_rng(0).normal(size=(1347, 5)).astype(np.float32)   # digits' pool
+    np.save(tmp_path / "e.npy", emb)
+    out = run_cli("run", "sampler=loss", f"+dataset.embeddings={tmp_path / 'e.npy'}", "budget=60",
+                  f"results_dir={tmp_path / 'r'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    np.save(tmp_path / "short.npy", emb[:100])
+    bad = run_cli("run", "sampler=loss", f"+dataset.embeddings={tmp_path / 'short.npy'}",
+                  "budget=60", f"results_dir={tmp_path / 'r2'}")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (f"coreset-bench: error: {tmp_path / 'short.npy'} has 100 "
+                                  "embedding rows for 1347 pool points")
+    missing = run_cli("run", f"+dataset.embeddings={tmp_path / 'nope.npy'}", "budget=60",
+                      f"results_dir={tmp_path / 'r3'}")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (f"coreset-bench: error: dataset.embeddings="
+                                      f"{tmp_path / 'nope.npy'}: no such file")
+
+
 # -- the samplers as a library -------------------------------------------------------------
 
 def test_the_readme_library_example_runs_as_written():

@@ -30,6 +30,9 @@ class Dataset:
     choices: dict[str, Any] = field(default_factory=dict)
     # Each pool row's row number in the user's source file (file datasets; None otherwise).
     pool_rows: np.ndarray | None = None
+    # Fixed (n_pool, d) embeddings for selection (``dataset.embeddings=FILE.npy``), used instead
+    # of the warm-start model's; None: the model's.
+    embeddings: np.ndarray | None = None
 
     @property
     def n_pool(self) -> int:
@@ -62,10 +65,6 @@ REGISTRY: dict[str, _Entry] = {
     "table": _Entry(files.load_table, lambda: [], "regression", "linear",
                     lambda opts: files.fingerprint("table", opts)),
 }
-# Options of a file dataset that say where the file is, not what it holds (not in run keys).
-LOCATION_KEYS = ("path",)
-
-
 def label(name: str, options: dict[str, Any]) -> str:
     """The ``dataset`` value of result rows: the dataset's name, or for a file dataset the
     file's name (``my_data.npz``), so rows of two files never share a cell or a table line."""
@@ -75,10 +74,14 @@ def label(name: str, options: dict[str, Any]) -> str:
 
 
 def fingerprint(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``{"sha256": ...}`` of a file dataset's file (a one-line error if it is missing), or {}
-    for the built-in datasets."""
+    """What identifies the user's files of a run: ``sha256`` of a file dataset's file and
+    ``embeddings_sha256`` of a fixed-embeddings file (one-line errors if missing); {} for a
+    built-in dataset without them."""
     found = entry(name)
-    return found.fingerprint(options) if found.fingerprint is not None else {}
+    out = found.fingerprint(options) if found.fingerprint is not None else {}
+    if options.get("embeddings"):
+        out["embeddings_sha256"] = files.embeddings_fingerprint(options["embeddings"])
+    return out
 
 
 def names() -> list[str]:
@@ -111,19 +114,32 @@ def load(name: str, *, max_pool: int | None = None, max_eval: int | None = None,
          **options: Any) -> Dataset:
     """Load dataset ``name``; ``options`` are the dataset config's keys (see ``conf/dataset``).
 
+    ``embeddings`` (a .npy path; ``+dataset.embeddings=FILE`` for the built-in datasets) gives
+    fixed embeddings for selection: one row per training example, in the order of the file's
+    ``x_train`` rows (``npz``) or of the pool (built-in datasets).
+
     ``max_pool`` / ``max_eval`` keep a fixed random subset of the pool / evaluation split (for
     smoke tests and quick looks; recorded in ``choices``).
     """
     found = entry(name)
+    emb_path = options.pop("embeddings", None)
+    emb_sha = options.pop("embeddings_sha256", None)
     parts = found.load(**options)
+    if emb_path:
+        parts["embeddings"] = files.load_embeddings(emb_path, emb_sha, len(parts["x_pool"]),
+                                                    parts.get("pool_rows"),
+                                                    parts["choices"].get("n_rows"))
+        parts["choices"] = {**parts["choices"], "embeddings": str(emb_path),
+                            "embeddings_sha256": files.sha256(emb_path)}
     for prefix, limit, what, stream in (("x_pool", max_pool, "max_pool", 0),
                                         ("x_eval", max_eval, "max_eval", 1)):
         keep = _subset(len(parts[prefix]), limit, what, stream)
         if keep is not None:
             y = "y_" + prefix[2:]
             parts[prefix], parts[y] = parts[prefix][keep], parts[y][keep]
-            if prefix == "x_pool" and parts.get("pool_rows") is not None:
-                parts["pool_rows"] = parts["pool_rows"][keep]
+            for aligned in ("pool_rows", "embeddings"):
+                if prefix == "x_pool" and parts.get(aligned) is not None:
+                    parts[aligned] = parts[aligned][keep]
             parts["choices"] = {**parts["choices"], what: limit}
     return Dataset(name=label(name, options), task=found.task, **parts)
 

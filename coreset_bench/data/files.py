@@ -49,14 +49,15 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def _existing(kind: str, path: Any, suffixes: Sequence[str], example: str) -> Path:
+    key = "dataset.embeddings" if kind == "embeddings" else "dataset.path"
     if path in (None, "", "null"):
         raise ConfigError(f"dataset={kind} needs dataset.path=FILE ({example})")
     p = Path(str(path)).expanduser()
     if not p.is_file():
-        raise DataError(f"dataset.path={path}: no such file")
+        raise DataError(f"{key}={path}: no such file")
     if p.suffix.lower() not in suffixes:
-        raise ConfigError(f"dataset.path={path}: dataset={kind} reads {' or '.join(suffixes)} "
-                          "files")
+        what = "embeddings are" if kind == "embeddings" else f"dataset={kind} reads"
+        raise ConfigError(f"{key}={path}: {what} {' or '.join(suffixes)} files")
     return p
 
 
@@ -138,7 +139,8 @@ def load_npz(*, path: str | None = None, sha256: str | None = None, eval_fractio
     if absent:
         raise DataError(f"{p}: labels must be 0..C-1 with every class in y_train; class(es) "
                         f"{', '.join(map(str, absent[:10]))} of 0..{num_classes - 1} are absent")
-    choices: dict[str, Any] = {"path": str(p), "sha256": found, "num_classes": num_classes}
+    choices: dict[str, Any] = {"path": str(p), "sha256": found, "num_classes": num_classes,
+                               "n_rows": int(len(x))}
     if "test" in parts:
         x_eval, y_eval = parts["test"]
         pool_rows = np.arange(len(x))
@@ -210,7 +212,32 @@ def load_table(*, path: str | None = None, sha256: str | None = None, target: st
         a = np.c_[a, np.ones(n)]
     b = values[:, -1]
     return dict(x_pool=a[pool_rows], y_pool=b[pool_rows], x_eval=a[val_rows], y_eval=b[val_rows],
-                choices={"path": str(p), "sha256": found, "target": target,
+                choices={"path": str(p), "sha256": found, "target": target, "n_rows": n,
                          "features": feats, "val_fraction": val_fraction,
                          "split_seed": split_seed, "intercept": intercept},
                 pool_rows=pool_rows)
+
+
+def embeddings_fingerprint(path: Any) -> str:
+    return sha256(_existing("embeddings", path, (".npy",), "a .npy of one row per example"))
+
+
+def load_embeddings(path: Any, expected_sha: str | None, n_pool: int,
+                    pool_rows: np.ndarray | None, n_source: int | None = None) -> np.ndarray:
+    """Fixed embeddings for selection from a .npy: (n, d) numeric, finite, one row per training
+    example: per pool row, or per source row (``n_source`` of them) when ``pool_rows`` maps the
+    pool to the source file's rows."""
+    p = _existing("embeddings", path, (".npy",), "a .npy of one row per example")
+    _check_same_file(p, expected_sha)
+    try:
+        emb = np.load(p, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"dataset.embeddings={path} is not a readable .npy file ({exc})") from None
+    if emb.ndim != 2:
+        raise DataError(f"{p}: embeddings must be 2-D (one row per example), got shape {emb.shape}")
+    want = n_pool if pool_rows is None else n_source
+    if len(emb) != want:
+        where = "pool points" if pool_rows is None else "rows of the data file"
+        raise DataError(f"{p} has {len(emb)} embedding rows for {want} {where}")
+    x = _features(p, "the embeddings", np.asarray(emb if pool_rows is None else emb[pool_rows]))
+    return np.ascontiguousarray(x)

@@ -100,7 +100,10 @@ def prepare_group(ds: Dataset, *, budget: int, seed: int, engine: Any,
     log.info("stage=warm_train k_warm=%d seconds=%.2f", k_warm, timings["warm_train"])
 
     group = Group(ds, budget, seed, warm, candidates, m0, engine=engine, timings=timings)
-    if "embeddings" in needs:
+    if "embeddings" in needs and ds.embeddings is not None:   # fixed, from the user's file
+        group.embeddings = ds.embeddings
+        timings["embed"] = 0.0
+    elif "embeddings" in needs:
         t0 = time.perf_counter()
         group.embeddings, _ = engine.embed(m0, ds.x_pool)
         timings["embed"] = time.perf_counter() - t0
