@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -115,14 +117,10 @@ def cmd_run(args: list[str]) -> int:
 
     from . import sweep
 
-    app.STATE.update(ok=0, skipped=0, failed=0)
+    app.STATE.update(ok=0, skipped=0, failed=0, busy=0)
     sweep.reset_summary()
     sys.argv = ["coreset-bench run", *args]
-    import signal
-
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    import logging
-
     logging.raiseExceptions = False   # a log file on a full disk: no traceback per message
     try:
         app.main()
