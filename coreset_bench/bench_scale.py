@@ -101,7 +101,6 @@ def _child(n: int, d: int, method: str, params: dict) -> dict:
     # peak_mib: what the run holds beyond the interpreter and libraries (the embeddings, the
     # sampler's inputs such as probs, and its working memory)
     return {"seconds": seconds, "peak_mib": (peak_kib - floor_kib) / 1024,
-            "inputs_mib": (base_kib - floor_kib) / 1024,
             "n_selected": int(len(sel.indices)), "timings": sel.timings,
             "info": {k: v for k, v in sel.info.items() if isinstance(v, (int, float, str))}}
 

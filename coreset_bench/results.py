@@ -140,9 +140,7 @@ def quarantine(results_dir: str | os.PathLike, path: Path) -> Path:
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         os.replace(path, dest)
-    except FileNotFoundError:
-        if path.exists():
-            raise StoreError(dest, OSError(errno.ENOENT, "cannot create the quarantine folder"))
+    except FileNotFoundError:   # another worker moved it first (callers treat it as gone)
         raise
     except OSError as exc:
         raise StoreError(dest, exc) from exc

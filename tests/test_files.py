@@ -4,6 +4,7 @@ one-line errors, identity by content, mapping back to source rows; the samplers 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,29 @@ def test_the_figure2_comparison_on_your_own_npz_in_one_command(digits_npz, tmp_p
     assert row["source_rows"] == chosen.tolist()
     table = run_cli("results", str(tmp_path))
     assert table.returncode == 0 and "my_digits.npz" in table.stdout and "vs_uniform" in table.stdout
+
+
+def test_the_readme_your_own_data_commands_run_as_written(tmp_path):
+    """The README's shell block for your own data, line by line, in a fresh folder."""
+    import os
+    import shlex
+    import subprocess
+
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index("# stand-ins for your files"):]
+    block = block[:block.index("```")]
+    commands = [re.sub(r"\s+# .*$", "", line) for line in block.splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert len(commands) == 5
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        out = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, f"{shlex.quote(command)}: {out.stderr[-1500:]}"
+    assert "runs ok=30 skipped=0 failed=0" in out.stderr          # the table sweep, last
+    assert set(results.load(tmp_path / "results" / "mine")["sampler"]) == {
+        "uniform", "kcenter", "loss", "grad"}
+    assert len(results.load(tmp_path / "results" / "mine")) == 120
 
 
 def test_the_file_content_not_its_path_identifies_runs(digits_npz, tmp_path):

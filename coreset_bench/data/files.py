@@ -133,8 +133,7 @@ def load_npz(*, path: str | None = None, sha256: str | None = None, eval_fractio
     if "test" in parts and parts["test"][0].shape[1:] != x.shape[1:]:
         raise DataError(f"{p}: x_test rows have shape {parts['test'][0].shape[1:]}, x_train rows "
                         f"{x.shape[1:]}")
-    num_classes = int(max(y.max(initial=0), *(parts["test"][1].max(initial=0),)
-                          if "test" in parts else (0,))) + 1
+    num_classes = int(max(labels.max(initial=0) for _, labels in parts.values())) + 1
     absent = sorted(set(range(num_classes)) - set(np.unique(y).tolist()))
     if absent:
         raise DataError(f"{p}: labels must be 0..C-1 with every class in y_train; class(es) "
