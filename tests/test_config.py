@@ -43,7 +43,7 @@ def test_every_dataset_option_is_a_registered_dataset():
 
 def test_every_model_option_builds():
     for option in options("model"):
-        if option in ("auto", "linear"):  # resolved per dataset / no Keras model
+        if option == "auto":  # resolved per dataset
             continue
         cfg = composed(f"model={option}")
         params = dict(cfg["model"])

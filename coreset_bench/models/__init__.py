@@ -1,6 +1,9 @@
 """Keras 3 models of the paper (appendix C) and the training recipe.
 
 - ``mlp`` (MNIST, Fashion-MNIST, digits): flatten -> Dense(128, relu) -> Dense(10).
+- ``linear`` (not in the paper): flatten -> Dense(C), a softmax head on the features as they
+  are, e.g. a linear probe on precomputed embeddings (``dataset=npy``); its embedding is the
+  (flattened) input itself.
 - ``cnn`` (CIFAR-10): Conv(32,3)-Pool-Conv(64,3)-Pool-Conv(64,3)-Flatten-Dense(128)-Dense(64)-
   Dense(10), relu: three conv and three dense layers as the paper says (sizes from PROTOCOL.md).
 
@@ -51,6 +54,14 @@ def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128):
     return keras.Model(inputs, outputs, name="mlp")
 
 
+def _linear(input_shape: Sequence[int], num_classes: int):
+    keras = _keras()
+    inputs = keras.Input(shape=tuple(input_shape))
+    h = keras.layers.Flatten(name=EMBEDDING)(inputs)   # the features are the embedding
+    outputs = keras.layers.Dense(num_classes, name="logits")(h)
+    return keras.Model(inputs, outputs, name="linear")
+
+
 def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int] = (32, 64, 64),
          kernel_size: int = 3, dense_units: Sequence[int] = (128, 64)):
     keras = _keras()
@@ -72,7 +83,7 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
           **params: Any):
     """A fresh, seeded, uncompiled ``keras.Model`` ``name`` (``params``: the model config's keys)."""
     keras = _keras()
-    builders = {"mlp": _mlp, "cnn": _cnn}
+    builders = {"mlp": _mlp, "cnn": _cnn, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")
     keras.utils.set_random_seed(seed)
