@@ -19,6 +19,9 @@ commands:
                            coreset-bench run --help   lists config groups and options
   data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
                            exit 0 only if every requested dataset is complete
+  embed out=FILE.npy [OVERRIDES...]
+                           write the warm-start model's embeddings of the dataset (same overrides
+                           as run) for reuse: +dataset.embeddings=FILE.npy
   results [DIR]            summary table of the rows in DIR (default results): mean, 95% interval,
                            seeds, paired difference from uniform with its interval and p value
   results check [DIR]      is DIR consistent (rows parse, selections match, one identity per
@@ -389,8 +392,34 @@ def cmd_report(args: list[str]) -> int:
     return 0
 
 
+def cmd_embed(args: list[str]) -> int:
+    from . import embed
+    from .errors import UserError
+
+    if _wants_help(args) or not args:
+        print(embed.USAGE, end="")
+        return 0 if args else 2
+    outs = [a.split("=", 1)[1] for a in args if a.startswith("out=")]
+    if len(outs) != 1 or not outs[0]:
+        return _fail("embed needs out=FILE.npy (once): where to write the embeddings")
+    overrides = [a for a in args if not a.startswith("out=")]
+    message = check_overrides(overrides)
+    if message:
+        return _fail(message)
+    try:
+        info = embed.export(overrides, outs[0])
+    except UserError as exc:
+        return _fail(str(exc))
+    n, d = info["shape"]
+    print(f"wrote {outs[0]}: {n} x {d} float32 embeddings ({info['rows']}) of {info['dataset']} "
+          f"by the {info['model']['name']} warm-start model (budget={info['budget']}, "
+          f"seed={info['seed']}, {info['warm_start_points']} training points); sha256 "
+          f"{info['sha256'][:12]}...; provenance in {Path(outs[0]).with_suffix('.json')}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results, "report": cmd_report,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "embed": cmd_embed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,8 +56,7 @@ def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, 
     out = {k: v for k, v in cfg.items() if k not in drop}
     ds = out.get("dataset")
     if isinstance(ds, Mapping):   # a file's location gives way to its sha256
-        where = {k for k, digest in (("path", "sha256"), ("embeddings", "embeddings_sha256"))
-                 if digest in ds}
+        where = {k for k, digest in data.FILE_DIGESTS.items() if digest in ds}
         out["dataset"] = {k: v for k, v in ds.items() if k not in where}
     return out
 
@@ -128,7 +127,7 @@ def plan(cfg: Mapping[str, Any]) -> tuple[str, list[Planned]]:
     entry = data.entry(dataset_name)  # ConfigError naming the valid datasets
     task = entry.task
     found = data.fingerprint(dataset_name, {k: v for k, v in dataset_opts.items()
-                                            if k not in ("sha256", "embeddings_sha256")})
+                                            if k not in data.FILE_DIGESTS.values()})
     if found:   # the file's content joins the identity (load checks it is still the same)
         cfg = {**cfg, "dataset": {**cfg["dataset"], **found}}
     cfg = {**cfg, "model": resolve_model(cfg["model"], entry.default_model)}

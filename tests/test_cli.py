@@ -23,7 +23,7 @@ def test_help_lists_the_commands():
     ("sampler=kcentre", "unknown sampler 'kcentre'; valid choices: entropy, grad, kcenter, "
                         "kmedoids, kmedoids_alg2, least_confidence, leverage, loss, margin, uniform"),
     ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, "
-                      "gas_sensor_drift, mnist, npz, synthetic_regression, table"),
+                      "gas_sensor_drift, mnist, npy, npz, synthetic_regression, table, uci"),
     ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, linear, mlp"),
     ("experiment=fig9", "unknown experiment 'fig9'; valid choices: "
                         + ", ".join(p.stem for p in sorted((REPO / "conf" / "experiment").glob("*.yaml")))),

@@ -57,7 +57,7 @@ def test_the_readme_your_own_data_commands_run_as_written(tmp_path):
     block = block[:block.index("```")]
     commands = [re.sub(r"\s+# .*$", "", line) for line in block.splitlines()
                 if line.strip() and not line.startswith("#")]
-    assert len(commands) == 5
+    assert len(commands) == 8
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for command in commands:
         out = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
@@ -67,6 +67,9 @@ def test_the_readme_your_own_data_commands_run_as_written(tmp_path):
     assert set(results.load(tmp_path / "results" / "mine")["sampler"]) == {
         "uniform", "kcenter", "loss", "grad"}
     assert len(results.load(tmp_path / "results" / "mine")) == 120
+    emb = results.load(tmp_path / "results" / "emb")
+    assert len(emb) == 120 and set(emb["model"]) == {"linear"} and (emb["status"] == "ok").all()
+    assert np.load(tmp_path / "my_emb.npy").shape == (1400, 128)
 
 
 def test_the_file_content_not_its_path_identifies_runs(digits_npz, tmp_path):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError
-from . import cifar10, digits, files, gas_sensor_drift, mnist, synthetic_regression
+from . import cifar10, digits, files, gas_sensor_drift, mnist, synthetic_regression, uci
 from ._store import FileStatus, check, data_dir
 
 
@@ -64,10 +64,22 @@ REGISTRY: dict[str, _Entry] = {
                   lambda opts: files.fingerprint("npz", opts)),
     "table": _Entry(files.load_table, lambda: [], "regression", "linear",
                     lambda opts: files.fingerprint("table", opts)),
+    # a UCI repository dataset by id, fetched once with ucimlrepo and cached (data/uci.py)
+    "uci": _Entry(uci.load, lambda: [], "regression", "linear", uci.fingerprint),
+    # features (e.g. a frozen encoder's embeddings) + a label file; a linear probe by default
+    "npy": _Entry(files.load_npy, lambda: [], "classification", "linear", files.npy_fingerprint),
 }
+# A user's file, by config key, and the key of its sha256 in the run's identity: the digest
+# identifies the run, the file's location does not.
+FILE_DIGESTS = {"path": "sha256", "embeddings": "embeddings_sha256",
+                **{key: digest for key, (_, digest) in files.NPY_FILES.items()}}
+
 def label(name: str, options: dict[str, Any]) -> str:
     """The ``dataset`` value of result rows: the dataset's name, or for a file dataset the
-    file's name (``my_data.npz``), so rows of two files never share a cell or a table line."""
+    file's name (``my_data.npz``), so rows of two files never share a cell or a table line;
+    ``uci_<id>`` for a UCI dataset."""
+    if name == "uci":
+        return f"uci_{options.get('id')}"
     if entry(name).fingerprint is not None and options.get("path"):
         return Path(str(options["path"])).name
     return name

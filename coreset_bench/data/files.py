@@ -32,6 +32,7 @@ _SHA: dict[tuple, str] = {}
 _KINDS = {"npz": ((".npz",), "arrays x_train, y_train and x_test, y_test"),
           "table": ((".csv", ".parquet"), "a .csv or .parquet with a target column")}
 NPZ_ARRAYS = ("x_train", "y_train")
+_LABEL_SUFFIXES = (".npy", ".txt", ".csv")
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -129,17 +130,26 @@ def load_npz(*, path: str | None = None, sha256: str | None = None, eval_fractio
         if len(x) != len(y):
             raise DataError(f"{p}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
         parts[split] = (x, y)
+    choices = {"path": str(p), "sha256": found}
+    return _classification(p, parts, choices, eval_fraction, split_seed)
+
+
+def _classification(p: Path, parts: dict, choices: dict, eval_fraction: float,
+                    split_seed: int, names: tuple[str, str, str] = ("x_train", "y_train", "x_test")
+                    ) -> dict:
+    """The pool and evaluation split of a classification file: ``parts["train"]`` = (x, y) and
+    optionally ``parts["test"]``; without a test split a stratified ``eval_fraction`` of the
+    training rows is held out (fixed by ``split_seed``)."""
     x, y = parts["train"]
     if "test" in parts and parts["test"][0].shape[1:] != x.shape[1:]:
-        raise DataError(f"{p}: x_test rows have shape {parts['test'][0].shape[1:]}, x_train rows "
-                        f"{x.shape[1:]}")
+        raise DataError(f"{p}: {names[2]} rows have shape {parts['test'][0].shape[1:]}, "
+                        f"{names[0]} rows {x.shape[1:]}")
     num_classes = int(max(labels.max(initial=0) for _, labels in parts.values())) + 1
     absent = sorted(set(range(num_classes)) - set(np.unique(y).tolist()))
     if absent:
-        raise DataError(f"{p}: labels must be 0..C-1 with every class in y_train; class(es) "
+        raise DataError(f"{p}: labels must be 0..C-1 with every class in {names[1]}; class(es) "
                         f"{', '.join(map(str, absent[:10]))} of 0..{num_classes - 1} are absent")
-    choices: dict[str, Any] = {"path": str(p), "sha256": found, "num_classes": num_classes,
-                               "n_rows": int(len(x))}
+    choices = {**choices, "num_classes": num_classes, "n_rows": int(len(x))}
     if "test" in parts:
         x_eval, y_eval = parts["test"]
         pool_rows = np.arange(len(x))
@@ -162,6 +172,118 @@ def load_npz(*, path: str | None = None, sha256: str | None = None, eval_fractio
         choices.update(eval_split="held_out", eval_fraction=eval_fraction, split_seed=split_seed)
     return dict(x_pool=x, y_pool=y, x_eval=x_eval, y_eval=y_eval, num_classes=num_classes,
                 choices=choices, pool_rows=pool_rows)
+
+
+# dataset=npy: the files it reads, by config key -> (suffixes, the digest key in the identity)
+NPY_FILES = {"path": ((".npy",), "sha256"), "labels": (_LABEL_SUFFIXES, "labels_sha256"),
+             "test_path": ((".npy",), "test_sha256"),
+             "test_labels": (_LABEL_SUFFIXES, "test_labels_sha256")}
+
+
+def _npy_file(key: str, value: Any) -> Path:
+    suffixes = NPY_FILES[key][0]
+    if value in (None, "", "null"):
+        raise ConfigError(f"dataset=npy needs dataset.{key}=FILE ({' or '.join(suffixes)})")
+    p = Path(str(value)).expanduser()
+    if not p.is_file():
+        raise DataError(f"dataset.{key}={value}: no such file")
+    if p.suffix.lower() not in suffixes:
+        raise ConfigError(f"dataset.{key}={value}: dataset=npy reads {' or '.join(suffixes)} "
+                          "files here")
+    return p
+
+
+def npy_fingerprint(options: dict[str, Any]) -> dict[str, Any]:
+    """sha256 of each file of a ``dataset=npy`` run (features, labels, optional test pair)."""
+    if bool(options.get("test_path")) != bool(options.get("test_labels")):
+        raise ConfigError("dataset=npy: give both dataset.test_path and dataset.test_labels, or "
+                          "neither (then eval_fraction of the rows is held out)")
+    return {digest: sha256(_npy_file(key, options.get(key)))
+            for key, (_, digest) in NPY_FILES.items()
+            if key in ("path", "labels") or options.get(key)}
+
+
+def _read_labels(p: Path) -> np.ndarray:
+    """One label per example from a .npy (1-D), a .txt (one per line) or a .csv (one column with
+    a header line): integers 0..C-1 or class names (strings). A first line that is not an
+    integer above integer labels is a header in either text format."""
+    if p.suffix.lower() == ".npy":
+        try:
+            y = np.load(p, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"{p} is not a readable .npy file ({exc})") from None
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise DataError(f"{p}: labels must be 1-D (one per example), got shape {y.shape}")
+        return y.astype(str) if y.dtype.kind in "US" else y
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(p, header=None, dtype=str, skip_blank_lines=True,
+                            keep_default_na=False)
+    except Exception as exc:   # pandas raises many parser error types
+        raise DataError(f"{p} is not a readable label file ({type(exc).__name__}: {exc})") from None
+    if frame.shape[1] != 1:
+        raise DataError(f"{p}: a label file holds one label per line, found {frame.shape[1]} "
+                        "columns")
+    values = [v.strip() for v in frame.iloc[:, 0].tolist()]
+    integers = [_is_int(v) for v in values]
+    if values and (p.suffix.lower() == ".csv" and not all(integers)
+                   or not integers[0] and all(integers[1:])):
+        values = values[1:]    # the header line
+    if values and all(_is_int(v) for v in values):
+        return np.array([int(v) for v in values], dtype=np.int64)
+    return np.array(values, dtype=str)
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def load_npy(*, path: str | None = None, labels: str | None = None, test_path: str | None = None,
+             test_labels: str | None = None, eval_fraction: float = 0.2, split_seed: int = 0,
+             **digests: str) -> dict:
+    """Features (e.g. a frozen encoder's embeddings) from a .npy and labels from a second file;
+    labels that are class names are numbered in sorted order (``choices["classes"]``)."""
+    given = {"path": path, "labels": labels, "test_path": test_path, "test_labels": test_labels}
+    found = npy_fingerprint(given)
+    for key, (_, digest) in NPY_FILES.items():
+        if digest in found and digests.get(digest) not in (None, found[digest]):
+            raise DataError(f"dataset.{key}={given[key]} changed while the sweep ran (sha256 "
+                            f"{found[digest][:12]}..., expected {digests[digest][:12]}...); re-run "
+                            "to use the new file")
+    raw = {}
+    for split, (xk, yk) in (("train", ("path", "labels")), ("test", ("test_path", "test_labels"))):
+        if not given[xk]:
+            continue
+        px, py = _npy_file(xk, given[xk]), _npy_file(yk, given[yk])
+        try:
+            x = np.load(px, allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"dataset.{xk}={given[xk]} is not a readable .npy file ({exc})") from None
+        y = _read_labels(py)
+        if len(x) != len(y):
+            header = " (after its header line)" if py.suffix.lower() == ".csv" else ""
+            raise DataError(f"{px} has {len(x)} rows but {py} has {len(y)} labels{header}")
+        raw[split] = (px, x, py, y)
+    names = [y for *_, y in raw.values()]
+    classes = None
+    if any(y.dtype.kind == "U" for y in names):
+        if not all(y.dtype.kind == "U" for y in names):
+            raise DataError(f"{raw['train'][2]}: the training and test labels must both be "
+                            "integers or both be class names")
+        classes = sorted(set().union(*(set(y.tolist()) for y in names)))
+    parts = {}
+    for split, (px, x, py, y) in raw.items():
+        if classes is not None:
+            y = np.searchsorted(np.array(classes), y)
+        parts[split] = (_features(px, "the features", np.asarray(x)), _labels(py, "labels", y))
+    choices: dict[str, Any] = {"path": str(given["path"]), **found}
+    if classes is not None:
+        choices["classes"] = classes
+    return _classification(raw["train"][0], parts, choices, eval_fraction, split_seed,
+                           ("training features", str(raw["train"][2]), "test_path"))
 
 
 def load_table(*, path: str | None = None, sha256: str | None = None, target: str | None = None,
