@@ -54,6 +54,13 @@ def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, 
     dataset is identified by its content (``dataset.sha256``), not by where it lies."""
     drop = set(OPERATIONAL_KEYS) | set(UNUSED_BY_TASK[task])
     out = {k: v for k, v in cfg.items() if k not in drop}
+    train = out.get("train")
+    if task == "classification" and isinstance(train, Mapping) and train.get("weighted"):
+        # weighted runs are keyed by how the importance weights are computed: the i.i.d.
+        # weights 1 / (s p) of earlier versions were biased without replacement (issue 12)
+        from .samplers._sensitivity import DRAW_SCHEME
+
+        out["train"] = {**train, "weight_scheme": DRAW_SCHEME}
     ds = out.get("dataset")
     if isinstance(ds, Mapping):   # a file's location gives way to its sha256
         where = {k for k, digest in data.FILE_DIGESTS.items() if digest in ds}

@@ -9,8 +9,10 @@ as run in its section 5.2; shared by the ``loss`` and ``grad`` samplers.
 2. The model is queried only at A: l(a) for a in A (``oracle``).
 3. Every candidate e gets l~(e) = l(A(e)) + lambda * ||e - A(e)||^2, A(e) its nearest point of A.
 4. The remaining n_select - k'' points are drawn from the other candidates with probability
-   proportional to l~, without replacement. The k'' points of A join the selection (they were
-   labelled to be queried).
+   proportional to l~, without replacement (successive draws), and weighted by Des Raj's
+   estimator for that scheme (``desraj_weights``: unbiased, unlike the i.i.d. weight
+   1 / (s p_i) without replacement). The k'' points of A join the selection (they were labelled
+   to be queried), with weight 1.
 
 Large pools (``kmeans_sample=m``, no config file sets it: ``+sampler.kmeans_sample=100000``):
 step 1 fits the k-means on m candidates drawn uniformly (the paper asks only for an
@@ -91,23 +93,49 @@ def resolve_lambda(lam: float | str, l_hat: np.ndarray, v: np.ndarray) -> float:
     return balance_weight("lam", lam, l_hat, v)
 
 
+# How the sampled points are drawn and weighted (rows: ``sampler_info.draw_scheme``).
+DRAW_SCHEME = "successive_desraj"
+
+
+def desraj_weights(p_drawn: np.ndarray) -> np.ndarray:
+    """Importance weights of points drawn one after another without replacement, each with
+    probability proportional to p among the points not yet drawn (successive sampling), in the
+    order they were drawn: Des Raj's estimator (Des Raj 1956; Cochran, "Sampling Techniques",
+    section 9A.6) of a total T = sum_i l_i over the population of p,
+
+        z_1 = l_1 / p_1,   z_j = sum_{m<j} l_m + l_j (1 - p_1 - ... - p_{j-1}) / p_j,
+        T^ = (1/s) sum_j z_j = sum_j w_j l_j,   w_j = ((1 - P_{j-1}) / p_j + s - j) / s,
+
+    is exactly unbiased (each z_j is, given the first j - 1 draws), whereas 1 / (s p_j), the
+    weight of i.i.d. draws, is biased low without replacement. ``p_drawn``: the drawn points'
+    probabilities (of the full population, summing to 1 over it), in draw order."""
+    p_drawn = np.asarray(p_drawn, dtype=np.float64)
+    s = len(p_drawn)
+    left = np.clip(1.0 - np.concatenate([[0.0], np.cumsum(p_drawn)[:-1]]), 0.0, None)
+    return (left / p_drawn + (s - 1 - np.arange(s))) / s
+
+
 def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` distinct indices drawn with probability proportional to ``scores``.
+    """``n`` distinct indices drawn with probability proportional to ``scores``, and their
+    importance weights: sum_S w_i l_i is an unbiased estimate of sum_i l_i over all items.
 
-    Returns the indices and the probabilities p_i of the first draw (for importance weights).
-    When fewer than ``n`` scores are positive, all positive ones are taken and the rest is
-    filled uniformly from the zero-score items (documented rule; p is uniform for those).
+    With at least ``n`` positive scores: successive sampling (numpy's ``choice`` without
+    replacement returns the draws in order) with Des Raj's weights (``desraj_weights``).
+    Otherwise every positive-score item is taken (weight 1) and the rest is filled uniformly
+    without replacement from the zero-score items (weight |zeros| / fill size each).
     """
     positive = np.flatnonzero(scores > 0)
     total = scores.sum()
-    p = scores / total if total > 0 else np.full(len(scores), 1.0 / len(scores))
     if len(positive) >= n and total > 0:
-        return rng.choice(len(scores), size=n, replace=False, p=p), p
+        p = scores / total
+        drawn = rng.choice(len(scores), size=n, replace=False, p=p)
+        return drawn, desraj_weights(p[drawn])
     zeros = np.flatnonzero(scores <= 0)
     fill = rng.choice(zeros, size=n - len(positive), replace=False)
-    p_fill = np.where(scores > 0, p, 1.0 / max(len(zeros), 1))
-    return np.concatenate([positive, fill]), p_fill
+    weights = np.concatenate([np.ones(len(positive)),
+                              np.full(len(fill), len(zeros) / max(len(fill), 1))])
+    return np.concatenate([positive, fill]), weights
 
 
 KMEANS = ("fast", "sklearn")
@@ -173,8 +201,10 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     Returns
     -------
     Selection
-        The k'' center points followed by the sampled points; ``weights`` are 1 for the
-        centers and 1 / (s p_i) for the s sampled points; ``n_inferences`` = k''.
+        The k'' center points followed by the sampled points (in draw order); ``weights`` are
+        1 for the centers and ``draw_proportional``'s for the sampled points, so that
+        sum_S w l is an unbiased estimate of the loss summed over all candidates;
+        ``n_inferences`` = k''.
     """
     x = as_2d("embeddings", embeddings)
     check_n_select(n_select, len(x))
@@ -208,13 +238,13 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     t0 = time.perf_counter()
     rest = np.setdiff1d(np.arange(len(x)), centers)
     n_rest = n_select - n_clusters
-    drawn, p = draw_proportional(scores[rest], n_rest, rng)
+    drawn, w_drawn = draw_proportional(scores[rest], n_rest, rng)
     indices = np.concatenate([centers, rest[drawn]])
-    weights = np.concatenate([np.ones(n_clusters), 1.0 / (max(n_rest, 1) * p[drawn])])
+    weights = np.concatenate([np.ones(n_clusters), w_drawn])
     timings["sample"] = time.perf_counter() - t0
     return Selection(indices=indices, weights=weights, n_inferences=n_clusters, timings=timings,
                      info={"lambda": lam_used, "n_clusters": n_clusters, "kmeans_cost": cost,
-                           **km_info})
+                           "draw_scheme": DRAW_SCHEME, **km_info})
 
 
 def n_clusters_for(budget: int, cluster_frac: float) -> int:
