@@ -54,6 +54,8 @@ def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, 
     dataset is identified by its content (``dataset.sha256``), not by where it lies."""
     drop = set(OPERATIONAL_KEYS) | set(UNUSED_BY_TASK[task])
     out = {k: v for k, v in cfg.items() if k not in drop}
+    if out.get("study") is None:   # absent from every run key but a study's
+        out.pop("study", None)
     train = out.get("train")
     if task == "classification" and isinstance(train, Mapping) and train.get("weighted"):
         # weighted runs are keyed by how the importance weights are computed: the i.i.d.
@@ -150,6 +152,11 @@ def plan(cfg: Mapping[str, Any]) -> tuple[str, list[Planned]]:
     seed = cfg["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    if cfg.get("study") is not None:
+        from .protocols import theory
+
+        for s_cfg in sampler_configs(cfg):
+            theory.check(cfg["study"], task, dataset_name, str(s_cfg.get("name")))
     planned = []
     for s_cfg in sampler_configs(cfg):
         run_cfg = {**cfg, "sampler": s_cfg}
@@ -208,8 +215,15 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
     results.write_row(results_dir, row)
     where = f"dataset={row['dataset']} sampler={row['sampler']} budget={row['budget']} seed={row['seed']}"
     if row["status"] == "ok":
-        metrics = (f"accuracy={row['accuracy']:.4f}" if row["task"] == "classification" else
-                   f"r2_error_train={row['r2_error_train']:.4f} r2_error_val={row['r2_error_val']:.4f}")
+        if "thm5.s" in row:
+            metrics = "thm5 |error| at s=" + ", ".join(
+                f"{s}: iid {abs(a):.4f} wor {abs(b):.4f} uniform {abs(c):.4f}" for s, a, b, c in
+                zip(row["thm5.s"], row["thm5.err_iid"], row["thm5.err_wor"], row["thm5.err_uniform"]))
+        elif row["task"] == "classification":
+            metrics = f"accuracy={row['accuracy']:.4f}"
+        else:
+            metrics = (f"r2_error_train={row['r2_error_train']:.4f} "
+                       f"r2_error_val={row['r2_error_val']:.4f}")
         log.info("done %s %s n_inferences=%d time_selection=%.2fs time_total=%.2fs", where, metrics,
                  row["n_inferences"], row["time_selection"], row["time_total"])
     else:
@@ -321,6 +335,18 @@ def _execute(cfg: Mapping[str, Any], task: str, todo: list[Planned],
             clf.check_params(p.spec, budget, budget - job_extras["k_warm"], p.params)
         engine = engines.get(engine_name, backend_name, model_cfg, ds.x_pool.shape[1:],
                              ds.num_classes, train_cfg)
+        if cfg.get("study") is not None:   # a study of the selection, no final training
+            from .protocols import theory
+
+            for p in todo:
+                t0 = time.perf_counter()
+                group = clf.prepare_group(ds, budget=budget, seed=seed, engine=engine,
+                                          warm_start_frac=cfg["warm_start_frac"],
+                                          needs={"embeddings"})
+                row = _base_row(p, task, ds, job_extras)
+                rows[p.key] = _finish(row, results_dir, t0, lambda p=p, group=group: theory.run(
+                    group, p.params, cfg["study"]), save, ds.pool_rows)
+            return rows
         share = cfg.get("share_group", True)
         batches = [todo] if share else [[p] for p in todo]
         for batch in batches:

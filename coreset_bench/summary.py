@@ -65,6 +65,17 @@ def summary_table(results_dir: str) -> str | None:
     frame = results.load(results_dir)
     if frame.empty:
         return None
+    if "thm5.s" in frame:   # a Theorem 5 study: errors of the estimators, not accuracies
+        from .report import theory
+
+        table = theory.table(theory.long(theory.load(results_dir)))
+        cols = ["dataset", "budget", "s", "seeds", "abs_err_iid", "abs_err_wor", "abs_err_uniform",
+                "bound", "wor_minus_uniform", "p_wor_vs_uniform", "bias_wor"]
+        return (table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
+                + "\n\nabs_err_*: mean |sum_S w l / sum_D l - 1| over seeds (iid: Algorithm 1 as "
+                  "stated; wor: as the experiments draw; uniform: n/s weights). bound: Theorem 5's "
+                  "eps (1 + 2 lambda Phi / sum l). wor_minus_uniform: mean paired difference of "
+                  "|error| from uniform's, p its Wilcoxon p value. bias_wor: mean signed error.")
     table = summarise(frame)
     return (table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
             + "\n\nci95: 95% t interval of the mean over seeds. vs_uniform: mean paired difference "

@@ -1,0 +1,148 @@
+"""The report's Theorem 5 section (rows of ``study=thm5`` under ``results_dir/theory/thm5_*``):
+relative error of each estimator of the total loss against the sample size s, paired over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .. import results
+from ..intervals import ci95
+from ..protocols.theory import ESTIMATORS
+from . import tables
+
+LABELS = {"iid": "Alg. 1 as stated (i.i.d., 1/(s p))", "wor": "Alg. 1 as run (w/o repl., Des Raj)",
+          "uniform": "uniform (n/s)"}
+
+
+def load(results_dir: str | Path) -> pd.DataFrame:
+    """Every ok Theorem 5 row under ``results_dir/theory/thm5_*`` (or in ``results_dir``
+    itself when it holds them)."""
+    root = Path(results_dir)
+    dirs = [root] + sorted(p for p in (root / "theory").glob("thm5_*") if p.is_dir())
+    frames = [f for f in (results.load(d) for d in dirs) if not f.empty and "thm5.s" in f]
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[(rows["status"] == "ok") & rows["thm5.s"].notna()].reset_index(drop=True)
+
+
+def long(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per (row, s): the signed relative errors of the three estimators and the bound."""
+    out = []
+    for _, r in rows.iterrows():
+        for i, s in enumerate(r["thm5.s"]):
+            out.append({"dataset": r["dataset"], "budget": int(r["budget"]), "seed": int(r["seed"]),
+                        "s": int(s), "bound": float(r["thm5.bound"][i]),
+                        **{e: float(r[f"thm5.err_{e}"][i]) for e in ESTIMATORS}})
+    return pd.DataFrame(out)
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean of a - b with its 95% interval and the Wilcoxon p value."""
+    d = a - b
+    low, high = ci95(pd.Series(d))
+    p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue) if len(d) >= 2 else math.nan
+    return float(d.mean()), low, high, p
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, budget, s): mean |relative error| of each estimator, the bound, the mean
+    signed error of each (its bias; 0 for an unbiased estimator), and the paired comparison of
+    the sensitivity estimators' |error| with uniform's on the same seeds."""
+    out = []
+    for (dataset, budget, s), g in frame.groupby(["dataset", "budget", "s"]):
+        line = {"dataset": dataset, "budget": budget, "s": s, "seeds": int(g["seed"].nunique())}
+        for e in ESTIMATORS:
+            line[f"abs_err_{e}"] = float(g[e].abs().mean())
+        line["bound"] = float(g["bound"].mean())
+        line["iid_within_bound"] = float((g["iid"].abs() <= g["bound"]).mean())
+        for e in ESTIMATORS:
+            line[f"bias_{e}"] = float(g[e].mean())
+        for e in ("iid", "wor"):
+            diff, low, high, p = _paired(g[e].abs().to_numpy(), g["uniform"].abs().to_numpy())
+            line.update({f"{e}_minus_uniform": diff, f"{e}_minus_uniform_low": low,
+                         f"{e}_minus_uniform_high": high, f"p_{e}_vs_uniform": p,
+                         f"{e}_beats_uniform": float((g[e].abs() < g["uniform"].abs()).mean())})
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def terms(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, budget): the bound's terms and how far the data are from the Hoelder
+    assumption, medians over seeds."""
+    out = []
+    for (dataset, budget), g in rows.groupby(["dataset", "budget"]):
+        total, lam, phi = g["thm5.total_loss"], g["thm5.lambda"], g["thm5.phi"]
+        out.append({"dataset": dataset, "budget": budget, "seeds": int(g["seed"].nunique()),
+                    "queries_k2": int(g["thm5.n_queries"].iloc[0]),
+                    "candidates": int(g["thm5.n_candidates"].median()),
+                    "sum_loss": float(total.median()), "lambda_auto": float(lam.median()),
+                    "phi": float(phi.median()),
+                    "two_lambda_phi_over_sum_loss": float((2 * lam * phi / total).median()),
+                    "lambda_holder": float(g["thm5.lambda_holder"].median()),
+                    "holder_violations_at_auto": float(g["thm5.holder_violations"].median())})
+    return pd.DataFrame(out)
+
+
+def figure(frame: pd.DataFrame):
+    """One panel per (dataset, budget): |relative error| against s (log-log), median over seeds
+    with the 10-90% band per estimator, and Theorem 5's bound (mean over seeds, dashed)."""
+    import matplotlib.pyplot as plt
+
+    panels = list(frame.groupby(["dataset", "budget"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, ((dataset, budget), g) in zip(axes[0], panels):
+        for i, e in enumerate(ESTIMATORS):
+            q = g.assign(a=g[e].abs()).groupby("s")["a"].quantile([0.1, 0.5, 0.9]).unstack()
+            ax.plot(q.index, q[0.5], marker="o", color=f"C{i}", label=LABELS[e])
+            ax.fill_between(q.index, q[0.1], q[0.9], color=f"C{i}", alpha=0.15)
+        b = g.groupby("s")["bound"].mean()
+        ax.plot(b.index, b.values, "k--", label="Theorem 5 bound (eps (1 + 2 lambda Phi / sum l))")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{dataset}, k = {budget} ({g['seed'].nunique()} seeds)", fontsize=9)
+        ax.set_xlabel("sample size s")
+        ax.set_ylabel("|sum_S w l / sum_D l - 1|")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def section(results_dir: str | Path, write_table, link, fdir: Path) -> list[str]:
+    """Markdown lines of the report's Theorem 5 section (empty when no rows exist)."""
+    from . import figures
+
+    rows = load(results_dir)
+    if rows.empty:
+        return []
+    frame = long(rows)
+    tab, ter = table(frame), terms(rows)
+    t_paths, r_paths = write_table(tab, "thm5_errors"), write_table(ter, "thm5_terms")
+    png, _ = figures.save(figure(frame), fdir / "thm5_relative_error")
+    brief = tab[["dataset", "budget", "s", "seeds", "abs_err_iid", "abs_err_wor",
+                 "abs_err_uniform", "bound", "wor_minus_uniform", "p_wor_vs_uniform",
+                 "wor_beats_uniform", "bias_wor"]]
+    return [
+        "## Theorem 5 on real embeddings (not in the paper's experiments)\n",
+        "Rows of `coreset-bench run -m experiment=thm5_<dataset>` (`protocols/theory.py`): the "
+        "warm-start model's true loss on every candidate (measured only), the `loss` sampler's "
+        "clustering (k'' = 0.2 k queries, lambda = auto), and per sample size s the relative "
+        "error of the estimate of the total loss: Algorithm 1 as stated (s i.i.d. draws, "
+        "weights 1/(s p)), as the experiments run it (the k'' centers plus s draws without "
+        "replacement, Des Raj's weights) and uniform (weights n/s). `*_minus_uniform`: mean "
+        "paired difference of |error| from uniform's on the same seeds (negative: more "
+        "accurate), Wilcoxon p; `*_beats_uniform`: share of seeds where it is; `bias_*`: mean "
+        f"signed error ([csv]({link(t_paths[1])})).\n",
+        tables.to_markdown(brief), f"![thm5]({link(png)})\n",
+        "The bound's terms (medians over seeds): the total loss, lambda, the clustering cost "
+        "Phi, 2 lambda Phi / sum l (how much the additive term inflates the bound), the "
+        "smallest lambda for which |l(e) - l(A(e))| <= lambda ||e - A(e)||^2 holds at every "
+        "candidate (the Hoelder inequalities the proof uses), and the share of candidates that "
+        f"violate them at lambda = auto ([csv]({link(r_paths[1])})):\n",
+        tables.to_markdown(ter)]
