@@ -52,7 +52,8 @@ def select(method: str, embeddings: np.ndarray | None, n_select: int, *,
     ----------
     method : str
         A sampler name: ``uniform``, ``kcenter``, ``loss``, ``grad`` (Algorithm 1 of the
-        paper), ``entropy``, ``margin``, ``least_confidence`` (see ``coreset_bench.samplers``).
+        paper), ``entropy``, ``margin``, ``least_confidence``, ``badge`` (not in the paper; needs
+        ``probs``) (see ``coreset_bench.samplers``).
     embeddings : ndarray of shape (n, d) or None
         One row per candidate (e.g. from a frozen pretrained encoder). Needed by ``kcenter``,
         ``loss`` and ``grad``; may be None for the others.

@@ -14,7 +14,7 @@ from . import results
 from .intervals import ci95
 
 KEYS = ["dataset", "model", "sampler", "budget"]
-ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy",
+ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge",
          "leverage", "kmedoids", "kmedoids_alg2"]
 
 

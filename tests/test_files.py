@@ -262,7 +262,7 @@ def test_the_readme_library_example_runs_as_written():
 
 
 @pytest.mark.parametrize("method", ["uniform", "kcenter", "loss", "grad", "entropy", "margin",
-                                    "least_confidence"])
+                                    "least_confidence", "badge"])
 def test_select_gives_distinct_indices_and_repeats_with_the_same_seed(method):
     from coreset_bench import select
 

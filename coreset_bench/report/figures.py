@@ -21,6 +21,9 @@ LABELS = {"uniform": "uniform", "kcenter": "[SS18] k-center", "loss": "loss (Alg
           "kmedoids_alg2": "k-medoids, Alg. 2 (finite zeta)"}
 # One colour per sampler in every figure (matplotlib's tab10, in the paper's order).
 COLORS = {name: f"C{i}" for i, name in enumerate(LABELS)}
+# Baselines beyond the paper: after the paper's samplers in every figure, marked in the legend.
+LABELS["badge"] = "BADGE (not in the paper)"
+COLORS["badge"] = "k"
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
           "digits": "digits (8x8)", "gas_sensor_drift": "gas sensor drift",
           "synthetic_regression": "synthetic regression"}
