@@ -71,7 +71,7 @@ def check(study: Mapping[str, Any], task: str, dataset: str, sampler: str) -> li
 
 
 def theorem5(emb: np.ndarray, losses: np.ndarray, *, n_clusters: int, s_grid: Sequence[int],
-             seed: int, budget: int, lam: float | str = "auto",
+             seed: int, budget: int, lam: float | str = "auto", lam_scale: float = 1.0,
              cluster_rng: np.random.Generator, kmeans_opts: Mapping[str, Any] | None = None,
              memo: dict | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """The estimators' relative errors on candidates ``emb`` with true ``losses``; also the
@@ -90,7 +90,7 @@ def theorem5(emb: np.ndarray, losses: np.ndarray, *, n_clusters: int, s_grid: Se
         centers, km_info = cluster_points(emb, n_clusters, cluster_rng, **dict(kmeans_opts or {}))
         if memo is not None:
             memo["clustering"] = centers, km_info
-    scores, lam_used, phi = extrapolate(emb, centers, losses[centers], lam)
+    scores, lam_used, phi = extrapolate(emb, centers, losses[centers], lam, lam_scale)
     t_cluster = time.perf_counter() - t0
     total = float(losses.sum())
     p = scores / scores.sum()
@@ -138,6 +138,7 @@ def run(group, params: Mapping[str, Any], study: Mapping[str, Any]) -> tuple[dic
         group.embeddings[cand], losses,
         n_clusters=n_clusters_for(group.budget, params.get("cluster_frac", 0.2)),
         s_grid=s_grid, seed=group.seed, budget=group.budget, lam=params.get("lam", "auto"),
+        lam_scale=params.get("lam_scale") or 1.0,
         cluster_rng=np.random.default_rng([group_seed, 1]), kmeans_opts=kmeans_opts)
     out.update({"thm5.time_true_losses": t_losses, "time_warm_train": group.timings["warm_train"],
                 "time_embed": group.timings["embed"], "time_cluster": out["thm5.time_cluster"],

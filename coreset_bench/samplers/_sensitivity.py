@@ -21,7 +21,8 @@ O(1)-approximate clustering), then snaps the centers to the full candidate set; 
 
 lambda is not given by the paper. ``lam="auto"`` (the default) picks the lambda that makes
 lambda * sum_e ||e - A(e)||^2 equal to sum_e l(A(e)), i.e. both terms weigh the same in total;
-a number fixes it (0 = loss only).
+a number fixes it (0 = loss only). ``lam_scale=c`` (no config sets it: ``+sampler.lam_scale=10``
+or ``sampler_params``) multiplies the resolved lambda, for the ablations' 0.1x and 10x auto.
 """
 
 from __future__ import annotations
@@ -166,15 +167,16 @@ def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
     return snap_to_points(x, np.asarray(centers, x.dtype)), info
 
 
-def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: float | str
-                ) -> tuple[np.ndarray, float, float]:
-    """Step 3: l~(e) = l(A(e)) + lam * ||e - A(e)||^2 for every row e of ``x``.
+def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: float | str,
+                lam_scale: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """Step 3: l~(e) = l(A(e)) + lam * ||e - A(e)||^2 for every row e of ``x``, lam resolved
+    (``auto``) and then multiplied by ``lam_scale`` (the ablations' 0.1x and 10x auto).
 
     Returns l~, the lambda used, and the clustering cost sum_e ||e - A(e)||^2.
     """
     assign, v = nearest(x, x[centers])
     l_hat = losses[assign]
-    lam_used = resolve_lambda(lam, l_hat, v)
+    lam_used = resolve_lambda(lam, l_hat, v) * float(lam_scale)
     return l_hat + lam_used * v, lam_used, float(v.sum())
 
 
@@ -183,7 +185,7 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
                          rng: np.random.Generator, kmeans: str = "fast",
                          kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300,
                          lloyd_iters: int = 20, kmeans_trials: int = 0,
-                         kmeans_sample: int | None = None,
+                         kmeans_sample: int | None = None, lam_scale: float | None = None,
                          cluster_rng: np.random.Generator | None = None,
                          memo: dict | None = None) -> Selection:
     """Algorithm 1 on candidate ``embeddings`` (m, d).
@@ -232,7 +234,8 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
         raise ValueError("oracle must return one finite non-negative loss per queried point")
 
     t0 = time.perf_counter()
-    scores, lam_used, cost = extrapolate(x, centers, losses, lam)
+    scores, lam_used, cost = extrapolate(x, centers, losses, lam,
+                                         1.0 if lam_scale is None else lam_scale)
     timings["score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -254,7 +257,8 @@ def n_clusters_for(budget: int, cluster_frac: float) -> int:
 
 def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
              kmeans: str = "fast", lloyd_iters: int = 20, kmeans_trials: int = 0,
-             kmeans_max_iter: int = 300, kmeans_sample: int | None = None, **_: object) -> None:
+             kmeans_max_iter: int = 300, kmeans_sample: int | None = None,
+             lam_scale: float | None = None, **_: object) -> None:
     """Reject, before any training, budgets for which Algorithm 1 has no valid k'' and bad
     k-means options."""
     if kmeans not in KMEANS:
@@ -267,6 +271,10 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
                                       or isinstance(kmeans_sample, bool) or kmeans_sample < 1):
         raise ConfigError(f"sampler.kmeans_sample={kmeans_sample!r} must be a positive integer "
                           "or null")
+    if lam_scale is not None and (isinstance(lam_scale, bool) or not isinstance(lam_scale, (int, float))
+                                  or not 0 < lam_scale < float("inf")):
+        raise ConfigError(f"sampler.lam_scale={lam_scale!r} must be a positive number (a "
+                          "multiple of the resolved lambda) or null")
     if not 0 < cluster_frac < 1:
         raise ConfigError(f"sampler.cluster_frac={cluster_frac} must be in (0, 1)")
     k2 = n_clusters_for(budget, cluster_frac)
@@ -283,7 +291,7 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
 def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
            lam: float | str = "auto", kmeans: str = "fast", kmeans_n_init: int | str = "auto",
            kmeans_max_iter: int = 300, lloyd_iters: int = 20, kmeans_trials: int = 0,
-           kmeans_sample: int | None = None) -> Selection:
+           kmeans_sample: int | None = None, lam_scale: float | None = None) -> Selection:
     """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1; the
     clustering is seeded by the group, so ``loss`` and ``grad`` of a group share it."""
     cluster_rng = (np.random.default_rng([inputs.group_seed, 1])
@@ -292,4 +300,5 @@ def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: flo
         inputs.embeddings, n_select, n_clusters=n_clusters_for(inputs.budget, cluster_frac),
         oracle=inputs.oracle, lam=lam, rng=rng, kmeans=kmeans, kmeans_n_init=kmeans_n_init,
         kmeans_max_iter=kmeans_max_iter, lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials,
-        kmeans_sample=kmeans_sample, cluster_rng=cluster_rng, memo=inputs.memo)
+        kmeans_sample=kmeans_sample, lam_scale=lam_scale, cluster_rng=cluster_rng,
+        memo=inputs.memo)
