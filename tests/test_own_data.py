@@ -60,6 +60,34 @@ def test_the_figure2_comparison_on_embeddings_and_a_label_file_in_one_command(em
     assert [ds.choices["classes"][c] for c in ds.y_pool[chosen]] == NAMES[y[source]].tolist()
 
 
+def test_a_test_split_of_embeddings_and_class_names_is_evaluated_on(tmp_path):
+    """dataset.test_path / dataset.test_labels: the evaluation split (names numbered with the
+    training names); all four files' sha256 are in the row, and a test class unknown to the
+    training labels is refused."""
+    x, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "tr.npy", (x[:1500] / 16).astype(np.float32))
+    np.save(tmp_path / "te.npy", (x[1500:] / 16).astype(np.float32))
+    (tmp_path / "tr.txt").write_text("".join(f"{n}\n" for n in NAMES[y[:1500]]))
+    (tmp_path / "te.txt").write_text("".join(f"{n}\n" for n in NAMES[y[1500:]]))
+    files = [f"dataset.path={tmp_path / 'tr.npy'}", f"dataset.labels={tmp_path / 'tr.txt'}",
+             f"dataset.test_path={tmp_path / 'te.npy'}"]
+    out = run_cli("run", "sampler=uniform", "dataset=npy", *files,
+                  f"dataset.test_labels={tmp_path / 'te.txt'}", "budget=100",
+                  f"results_dir={tmp_path / 'r'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = results.load(tmp_path / "r").iloc[0]
+    assert row["n_pool"] == 1500 and row["n_eval"] == 297 and row["dataset.eval_split"] == "test"
+    assert all(len(row[f"dataset.{k}"]) == 64 for k in
+               ("sha256", "labels_sha256", "test_sha256", "test_labels_sha256"))
+    (tmp_path / "te2.txt").write_text("".join(f"{n}\n" for n in ["eleven"] * 297))
+    bad = run_cli("run", "sampler=uniform", "dataset=npy", *files,
+                  f"dataset.test_labels={tmp_path / 'te2.txt'}", "budget=100",
+                  f"results_dir={tmp_path / 'r2'}")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (f"coreset-bench: error: {tmp_path / 'te2.txt'}: class(es) "
+                                  f"'eleven' are not in the training labels ({tmp_path / 'tr.txt'})")
+
+
 def test_the_linear_probe_embeds_with_the_features_themselves():
     """model=linear's embedding (what kcenter / loss / grad cluster) is the input, flattened,
     on both engines."""

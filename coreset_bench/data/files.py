@@ -273,7 +273,12 @@ def load_npy(*, path: str | None = None, labels: str | None = None, test_path: s
         if not all(y.dtype.kind == "U" for y in names):
             raise DataError(f"{raw['train'][2]}: the training and test labels must both be "
                             "integers or both be class names")
-        classes = sorted(set().union(*(set(y.tolist()) for y in names)))
+        classes = sorted(set(raw["train"][3].tolist()))
+        if "test" in raw:
+            unknown = sorted(set(raw["test"][3].tolist()) - set(classes))
+            if unknown:
+                raise DataError(f"{raw['test'][2]}: class(es) {', '.join(map(repr, unknown[:5]))} "
+                                f"are not in the training labels ({raw['train'][2]})")
     parts = {}
     for split, (px, x, py, y) in raw.items():
         if classes is not None:
