@@ -49,17 +49,23 @@ def sha256(path: str | os.PathLike) -> str:
     return _SHA[key]
 
 
+def _file(key: str, value: Any, suffixes: Sequence[str], *, missing: str, reads: str) -> Path:
+    """The existing file ``key=value`` names, with one of ``suffixes``; one line otherwise."""
+    if value in (None, "", "null"):
+        raise ConfigError(missing)
+    p = Path(str(value)).expanduser()
+    if not p.is_file():
+        raise DataError(f"{key}={value}: no such file")
+    if p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{key}={value}: {reads.format(' or '.join(suffixes))}")
+    return p
+
+
 def _existing(kind: str, path: Any, suffixes: Sequence[str], example: str) -> Path:
     key = "dataset.embeddings" if kind == "embeddings" else "dataset.path"
-    if path in (None, "", "null"):
-        raise ConfigError(f"dataset={kind} needs dataset.path=FILE ({example})")
-    p = Path(str(path)).expanduser()
-    if not p.is_file():
-        raise DataError(f"{key}={path}: no such file")
-    if p.suffix.lower() not in suffixes:
-        what = "embeddings are" if kind == "embeddings" else f"dataset={kind} reads"
-        raise ConfigError(f"{key}={path}: {what} {' or '.join(suffixes)} files")
-    return p
+    what = "embeddings are" if kind == "embeddings" else f"dataset={kind} reads"
+    return _file(key, path, suffixes, missing=f"dataset={kind} needs dataset.path=FILE ({example})",
+                 reads=what + " {} files")
 
 
 def fingerprint(kind: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -182,15 +188,9 @@ NPY_FILES = {"path": ((".npy",), "sha256"), "labels": (_LABEL_SUFFIXES, "labels_
 
 def _npy_file(key: str, value: Any) -> Path:
     suffixes = NPY_FILES[key][0]
-    if value in (None, "", "null"):
-        raise ConfigError(f"dataset=npy needs dataset.{key}=FILE ({' or '.join(suffixes)})")
-    p = Path(str(value)).expanduser()
-    if not p.is_file():
-        raise DataError(f"dataset.{key}={value}: no such file")
-    if p.suffix.lower() not in suffixes:
-        raise ConfigError(f"dataset.{key}={value}: dataset=npy reads {' or '.join(suffixes)} "
-                          "files here")
-    return p
+    return _file(f"dataset.{key}", value, suffixes,
+                 missing=f"dataset=npy needs dataset.{key}=FILE ({' or '.join(suffixes)})",
+                 reads="dataset=npy reads {} files here")
 
 
 def npy_fingerprint(options: dict[str, Any]) -> dict[str, Any]:
