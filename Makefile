@@ -55,10 +55,15 @@ CIFAR_EXPERIMENTS := fig2_cifar10 fig4_cifar10
 # 2x slower than TensorFlow's); CIFAR_ARGS= (empty) uses auto (TensorFlow) instead, which needs
 # another results_dir: a cell holds rows of one identity only.
 CIFAR_ARGS ?= engine=vmap backend=jax
-# Issue 9's ablations of the gas result (their own seeds and results_dir: results/ablations/*).
-ABLATIONS := abl_gas_mix10 abl_gas_mix50 abl_gas_unweighted abl_gas_batches6 abl_gas_log1p
+# Issue 9's ablations of the gas result and issue 12's of Algorithm 1's knobs on MNIST (their own
+# seeds and results_dir: results/ablations/*).
+ABLATIONS := abl_gas_mix10 abl_gas_mix50 abl_gas_unweighted abl_gas_batches6 abl_gas_log1p \
+	abl_mnist_lam0 abl_mnist_lam01x abl_mnist_lam10x abl_mnist_k2_01 abl_mnist_k2_04 \
+	abl_mnist_warm01 abl_mnist_warm04 abl_mnist_weighted
+# The Theorem 5 check (not an experiment of the paper; results/theory/*).
+THEORY := thm5_mnist thm5_fashion_mnist thm5_cifar10
 REPORT_DIR ?= docs/reproduction
-reproduce: install ## every paper experiment (resuming), the ablations and checks, Table 1, then the report in docs/reproduction/; quick: make reproduce SEEDS='range(0,10)'
+reproduce: install ## every paper experiment (resuming), the ablations, the Theorem 5 check, Table 1, then the report in docs/reproduction/; quick: make reproduce SEEDS='range(0,10)'
 	@for e in $(PAPER_EXPERIMENTS); do \
 	  echo "== experiment=$$e seed=$(SEEDS)"; \
 	  $(BIN)/coreset-bench run -m experiment=$$e 'seed=$(SEEDS)' || exit $$?; \
@@ -70,6 +75,10 @@ reproduce: install ## every paper experiment (resuming), the ablations and check
 	@for e in $(ABLATIONS); do \
 	  echo "== experiment=$$e"; \
 	  $(BIN)/coreset-bench run -m experiment=$$e || exit $$?; \
+	done
+	@for e in $(THEORY); do \
+	  echo "== experiment=$$e seed=$(SEEDS)"; \
+	  $(BIN)/coreset-bench run -m experiment=$$e 'seed=$(SEEDS)' || exit $$?; \
 	done
 	$(BIN)/python scripts/investigate_fashion.py 16 2000 results
 	$(BIN)/coreset-bench bench table1
