@@ -100,6 +100,8 @@ def select(method: str, embeddings: np.ndarray | None, n_select: int, *,
         raise ConfigError(f"embeddings has {sizes['embeddings']} rows but probs has "
                           f"{sizes['probs']}; give one row per candidate in both")
     for need in spec.needs:
+        if need == "retrain":   # optional here: without it, one model for every round
+            continue
         given = {"embeddings": embeddings, "probs": probs, "loss_oracle": oracle,
                  "grad_oracle": oracle}[need]
         if given is None:

@@ -38,8 +38,9 @@ from ._params import split_params
 
 log = logging.getLogger(__name__)
 
-STAGES = ("warm_train", "embed", "cluster", "query", "score", "sample", "final_train", "eval")
-SELECTION_STAGES = ("embed", "cluster", "query", "score", "sample")
+STAGES = ("warm_train", "embed", "cluster", "query", "score", "sample", "retrain", "final_train",
+          "eval")
+SELECTION_STAGES = ("embed", "cluster", "query", "score", "sample", "retrain")
 
 
 def warm_start_size(budget: int, n_pool: int, warm_start_frac: float) -> int:
@@ -128,12 +129,25 @@ def sampler_inputs(group: Group, spec: SamplerSpec) -> Inputs:
         def oracle(idx: np.ndarray) -> np.ndarray:
             return group.engine.grad_sqnorm(group.model, ds.x_pool[cand[idx]],
                                             ds.y_pool[cand[idx]])
+    retrain = None
+    if "retrain" in spec.needs:
+        rounds = iter(range(1, 1 << 30))
+
+        def retrain(labelled: np.ndarray):
+            """A fresh model on the warm start + candidates ``labelled`` (seeded per round)."""
+            r = next(rounds)
+            rows = np.sort(np.concatenate([group.warm, cand[labelled]]))
+            model = group.engine.train(ds.x_pool, ds.y_pool, [FitSpec(
+                rows, int_seed_for(group.seed, "adaptive_model", group.budget, r),
+                int_seed_for(group.seed, "adaptive_fit", group.budget, r))])[0]
+            return lambda idx: group.engine.per_example_loss(model, ds.x_pool[cand[idx]],
+                                                             ds.y_pool[cand[idx]])
     emb = group.embeddings
     return Inputs(
         n_candidates=len(cand), budget=group.budget, n_warm=len(group.warm),
         embeddings=None if emb is None else emb[cand],
         initial_embeddings=None if emb is None else emb[group.warm],
-        probs=group.probs, oracle=oracle, memo=group.memo,
+        probs=group.probs, oracle=oracle, memo=group.memo, retrain=retrain,
         group_seed=int_seed_for(group.seed, "group_clustering", group.budget))
 
 

@@ -74,6 +74,9 @@ def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -
             line["vs_unchanged"] = f"{diff.mean():+.4f} (p={p:.2g}, n={len(both)})"
         else:
             line["vs_unchanged"] = "—"
+        r = paper.paired(rows, "accuracy", sampler, "loss", dataset=dataset, budget=budget)
+        line["vs_loss"] = ("—" if sampler == "loss" or r is None
+                           else f"{r.mean_diff:+.4f} (p={r.p_value:.2g})")
         out.append(line)
     return pd.DataFrame(out)
 
@@ -104,13 +107,16 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
     if clf_frames:
         abl = pd.concat(clf_frames, ignore_index=True)
         paths = write_table(abl, "ablations_classification")
-        lines += ["### Algorithm 1's knobs on MNIST (lambda, k'', k', weighted training)\n",
-                  "Each ablation (`conf/experiment/abl_mnist_*.yaml`, rows in "
+        lines += ["### Algorithm 1's knobs and Algorithm 3's rounds on MNIST\n",
+                  "Each ablation (`conf/experiment/abl_mnist_*.yaml`: lambda, k'', k', weighted "
+                  "training; `alg3_mnist_r*.yaml`: Algorithm 3 with r rounds beside Algorithm 1), rows in "
                   f"`{abl_root.as_posix()}/<name>/`) changes one thing the paper leaves open. Mean "
                   "accuracy over seeds; `vs_uniform`: mean paired difference from uniform in the "
                   "same ablation (Wilcoxon p); `unchanged`: the method as run in the main rows "
                   "(lambda = auto, k'' = 0.2 k, k' = 0.2 k, unweighted) on the same seeds, and "
-                  f"`vs_unchanged` the paired difference from it ([csv]({link(paths[1])})).\n",
+                  "`vs_unchanged` the paired difference from it; `vs_loss`: the paired "
+                  "difference from Algorithm 1 (`loss`) in the same directory "
+                  f"([csv]({link(paths[1])})).\n",
                   tables.to_markdown(abl)]
     if frames:
         abl = pd.concat(frames, ignore_index=True)

@@ -48,9 +48,12 @@ class Inputs:
     oracle: Callable[[np.ndarray], np.ndarray] | None = None
     group_seed: int | None = None
     memo: dict | None = None
+    # ``retrain(labelled)``: train a fresh model on the warm start and the candidates
+    # ``labelled``, return its loss oracle (adaptive samplers, e.g. Algorithm 3).
+    retrain: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]] | None = None
 
 
-NEEDS = ("embeddings", "probs", "loss_oracle", "grad_oracle")
+NEEDS = ("embeddings", "probs", "loss_oracle", "grad_oracle", "retrain")
 
 
 @dataclass
