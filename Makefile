@@ -59,7 +59,7 @@ CIFAR_ARGS ?= engine=vmap backend=jax
 # seeds and results_dir: results/ablations/*).
 ABLATIONS := abl_gas_mix10 abl_gas_mix50 abl_gas_unweighted abl_gas_batches6 abl_gas_log1p \
 	abl_mnist_lam0 abl_mnist_lam01x abl_mnist_lam10x abl_mnist_k2_01 abl_mnist_k2_04 \
-	abl_mnist_warm01 abl_mnist_warm04 abl_mnist_weighted
+	abl_mnist_warm01 abl_mnist_warm04 abl_mnist_weighted alg3_mnist_r1 alg3_mnist_r2 alg3_mnist_r4
 # The Theorem 5 check (not an experiment of the paper; results/theory/*).
 THEORY := thm5_mnist thm5_fashion_mnist thm5_cifar10
 REPORT_DIR ?= docs/reproduction
