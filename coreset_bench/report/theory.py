@@ -135,7 +135,9 @@ def section(results_dir: str | Path, write_table, link, fdir: Path) -> list[str]
         "clustering (k'' = 0.2 k queries, lambda = auto), and per sample size s the relative "
         "error of the estimate of the total loss: Algorithm 1 as stated (s i.i.d. draws, "
         "weights 1/(s p)), as the experiments run it (the k'' centers plus s draws without "
-        "replacement, Des Raj's weights) and uniform (weights n/s). `*_minus_uniform`: mean "
+        "replacement, Des Raj's weights; it also counts the centers' known losses, so it uses k'' "
+        "more labelled points than s) and uniform (weights n/s). Both sensitivity variants pay "
+        "k'' label queries for the clustering on top of s. `*_minus_uniform`: mean "
         "paired difference of |error| from uniform's on the same seeds (negative: more "
         "accurate), Wilcoxon p; `*_beats_uniform`: share of seeds where it is; `bias_*`: mean "
         f"signed error ([csv]({link(t_paths[1])})).\n",
