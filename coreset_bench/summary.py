@@ -14,7 +14,7 @@ from . import results
 from .intervals import ci95
 
 KEYS = ["dataset", "model", "sampler", "budget"]
-ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge",
+ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge", "alg3",
          "leverage", "kmedoids", "kmedoids_alg2"]
 
 

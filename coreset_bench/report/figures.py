@@ -24,6 +24,8 @@ COLORS = {name: f"C{i}" for i, name in enumerate(LABELS)}
 # Baselines beyond the paper: after the paper's samplers in every figure, marked in the legend.
 LABELS["badge"] = "BADGE (not in the paper)"
 COLORS["badge"] = "k"
+LABELS["alg3"] = "Alg. 3, r rounds (not in the paper's experiments)"
+COLORS["alg3"] = "0.5"
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
           "digits": "digits (8x8)", "gas_sensor_drift": "gas sensor drift",
           "synthetic_regression": "synthetic regression"}
