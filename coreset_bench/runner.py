@@ -338,14 +338,16 @@ def _execute(cfg: Mapping[str, Any], task: str, todo: list[Planned],
         if cfg.get("study") is not None:   # a study of the selection, no final training
             from .protocols import theory
 
-            for p in todo:
-                t0 = time.perf_counter()
+            def study(p: Planned):   # inside _finish: a failure is a failed row, not a crash
                 group = clf.prepare_group(ds, budget=budget, seed=seed, engine=engine,
                                           warm_start_frac=cfg["warm_start_frac"],
                                           needs={"embeddings"})
-                row = _base_row(p, task, ds, job_extras)
-                rows[p.key] = _finish(row, results_dir, t0, lambda p=p, group=group: theory.run(
-                    group, p.params, cfg["study"]), save, ds.pool_rows)
+                return theory.run(group, p.params, cfg["study"])
+
+            for p in todo:
+                row, t0 = _base_row(p, task, ds, job_extras), time.perf_counter()
+                rows[p.key] = _finish(row, results_dir, t0, lambda p=p: study(p), save,
+                                      ds.pool_rows)
             return rows
         share = cfg.get("share_group", True)
         batches = [todo] if share else [[p] for p in todo]
