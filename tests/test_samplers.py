@@ -153,9 +153,10 @@ def test_draw_probabilities_are_proportional_to_scores():
     trials = 20000
     rng = np.random.default_rng(123)
     for _ in range(trials):
-        idx, p = _sensitivity.draw_proportional(scores, 1, rng)
+        idx, w = _sensitivity.draw_proportional(scores, 1, rng)
         counts[idx[0]] += 1
-    np.testing.assert_allclose(p, scores / scores.sum())
+        # one draw: Des Raj's weight is 1 / p of the drawn point (Horvitz-Thompson)
+        np.testing.assert_allclose(w, scores.sum() / scores[idx])
     expected = trials * scores / scores.sum()
     # within 5 binomial standard deviations; a zero score is never drawn
     sd = np.sqrt(trials * (scores / scores.sum()) * (1 - scores / scores.sum()))
