@@ -90,12 +90,13 @@ def theorem5(emb: np.ndarray, losses: np.ndarray, *, n_clusters: int, s_grid: Se
         centers, km_info = cluster_points(emb, n_clusters, cluster_rng, **dict(kmeans_opts or {}))
         if memo is not None:
             memo["clustering"] = centers, km_info
-    scores, lam_used, phi = extrapolate(emb, centers, losses[centers], lam, lam_scale)
+    assign, v = nearest(emb, emb[centers])
+    scores, lam_used, phi = extrapolate(emb, centers, losses[centers], lam, lam_scale,
+                                        assignment=(assign, v))
     t_cluster = time.perf_counter() - t0
     total = float(losses.sum())
     p = scores / scores.sum()
     # the proof's two inequalities, l <= l^ + lambda v and l^ <= l + lambda v, per candidate
-    assign, v = nearest(emb, emb[centers])
     gap = np.abs(losses - losses[centers][assign])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(v > 0, gap / v, np.where(gap > 0, np.inf, 0.0))

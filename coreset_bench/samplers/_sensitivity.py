@@ -168,13 +168,16 @@ def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
 
 
 def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: float | str,
-                lam_scale: float = 1.0) -> tuple[np.ndarray, float, float]:
+                lam_scale: float = 1.0, *,
+                assignment: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, float, float]:
     """Step 3: l~(e) = l(A(e)) + lam * ||e - A(e)||^2 for every row e of ``x``, lam resolved
     (``auto``) and then multiplied by ``lam_scale`` (the ablations' 0.1x and 10x auto).
+    ``assignment``: ``nearest(x, x[centers])`` when the caller has it already.
 
     Returns l~, the lambda used, and the clustering cost sum_e ||e - A(e)||^2.
     """
-    assign, v = nearest(x, x[centers])
+    assign, v = assignment if assignment is not None else nearest(x, x[centers])
     l_hat = losses[assign]
     lam_used = resolve_lambda(lam, l_hat, v) * float(lam_scale)
     return l_hat + lam_used * v, lam_used, float(v.sum())
