@@ -90,3 +90,32 @@ def test_algorithm_3_runs_beside_algorithm_1_with_retraining(tmp_path):
     assert (alg3["sampler.rounds"] == 3).all() and (alg3["n_selected"] == 120).all()
     bad = run_cli("run", "dataset=gas_sensor_drift", "sampler=alg3", f"results_dir={tmp_path / 'r'}")
     assert bad.returncode == 2 and "sampler 'alg3' does not do regression" in bad.stderr
+
+
+def test_the_report_pairs_each_r_with_r1_and_with_algorithm_1_by_seed():
+    import pandas as pd
+
+    from coreset_bench.report.investigations import _alg3_summary, algorithm3
+
+    def rows(rounds, alg3_acc, loss_acc):
+        return pd.DataFrame(
+            [{"dataset": "mnist", "budget": 500, "seed": i, "status": "ok", "sampler": "alg3",
+              "sampler.rounds": rounds, "accuracy": alg3_acc + 0.001 * i, "n_inferences": 100,
+              "sampler_info.forward_passes": 100 * rounds, "time_selection": 1.0}
+             for i in range(8)]
+            + [{"dataset": "mnist", "budget": 500, "seed": i, "status": "ok", "sampler": s,
+                "accuracy": acc + 0.001 * i}
+               for s, acc in (("loss", loss_acc), ("uniform", 0.80)) for i in range(8)])
+
+    r2 = rows(2, 0.86, 0.85)
+    r2.loc[(r2["sampler"] == "alg3") & (r2["seed"] == 7), "status"] = "failed"  # not paired
+    table = algorithm3({"alg3_mnist_r1": rows(1, 0.85, 0.85), "alg3_mnist_r2": r2})
+    one, two = table.to_dict("records")
+    assert (one["rounds"], two["rounds"]) == (1, 2) and two["seeds"] == 7
+    assert one["vs_loss"] == pytest.approx(0.0) and one["p_vs_loss"] == 1.0
+    assert np.isnan(one["vs_r1"])                                 # r = 1 is the reference
+    assert two["vs_r1"] == pytest.approx(0.01) and two["p_vs_r1"] < 0.05
+    assert two["vs_loss"] == pytest.approx(0.01) and two["forward_passes"] == 200
+    summary = "\n".join(_alg3_summary(table))
+    assert "r = 2 better than r = 1 (+0.0100" in summary
+    assert "r = 1 no different from Algorithm 1 (+0.0000, p=1)" in summary

@@ -81,6 +81,76 @@ def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -
     return pd.DataFrame(out)
 
 
+ALG3_READING = (
+    "Our reading of Algorithm 3 (appendix B.3; `samplers/alg3.py`), where the text leaves the "
+    "data-selection use open: the prefix clustering ordering is the k-means++ seeding order of "
+    "k'' = 0.2 k candidates (every prefix is a k-means++ seeding, an O(log k)-approximation in "
+    "expectation, not the O(1) the paper asks for); round i queries the next k''/r prefix points "
+    "and draws (k - k_warm - k'')/r candidates without replacement proportional to "
+    "l~_i(e) = l(A_i(e)) + lambda ||e - A_i(e)||^2, with A_i the first i k''/r prefix points and "
+    "lambda = auto per round; between rounds the model is retrained on everything labelled so "
+    "far (without that, one fixed model makes the last round's A the same whatever r). Equal "
+    "budget k and equal labels for the clustering (k'') for every r; re-evaluating the retrained "
+    "model on labelled points costs forward passes, not labels.")
+
+
+def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One line per (dataset, budget, r): Algorithm 3's mean accuracy, paired against Algorithm 1
+    (``loss``) in its own directory and against Algorithm 3 with r = 1 (any directory), by seed."""
+    runs = pd.concat([d for d in dirs.values()], ignore_index=True)
+    runs = runs[(runs["status"] == "ok") & (runs["sampler"] == "alg3")]
+    if runs.empty:
+        return pd.DataFrame()
+    runs = runs.assign(rounds=runs["sampler.rounds"].astype(int))
+    out = []
+    for name, rows in dirs.items():
+        mine = rows[(rows["status"] == "ok") & (rows["sampler"] == "alg3")]
+        for (dataset, budget, rounds), cell in mine.groupby(
+                ["dataset", "budget", mine["sampler.rounds"].astype(int)]):
+            line = {"experiment": name, "dataset": dataset, "budget": int(budget),
+                    "rounds": int(rounds), "seeds": int(cell["seed"].nunique()),
+                    "accuracy": float(cell["accuracy"].mean())}
+            r = paper.paired(rows, "accuracy", "alg3", "loss", dataset=dataset, budget=budget)
+            nan = float("nan")
+            line.update(loss_accuracy=nan if r is None else r.mean_b,
+                        vs_loss=nan if r is None else r.mean_diff,
+                        p_vs_loss=nan if r is None else r.p_value)
+            one = runs[(runs["rounds"] == 1) & (runs["dataset"] == dataset)
+                       & (runs["budget"] == budget)]
+            both = (cell.set_index("seed")["accuracy"].to_frame("a")
+                    .join(one.set_index("seed")["accuracy"].to_frame("b"), how="inner"))
+            line.update(vs_r1=nan, p_vs_r1=nan)
+            if rounds != 1 and len(both) >= paper.MIN_PAIRS:
+                diff = both["a"] - both["b"]
+                line.update(vs_r1=float(diff.mean()), p_vs_r1=(
+                    1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)))
+            line["labels_clustering"] = float(cell["n_inferences"].mean())
+            if "sampler_info.forward_passes" in cell:
+                line["forward_passes"] = float(cell["sampler_info.forward_passes"].mean())
+            if "time_selection" in cell:
+                line["time_selection_s"] = float(cell["time_selection"].mean())
+            out.append(line)
+    return pd.DataFrame(out).sort_values(["dataset", "budget", "rounds"], ignore_index=True)
+
+
+def _alg3_summary(table: pd.DataFrame) -> list[str]:
+    """Computed from the table: does any r > 1 beat r = 1 or Algorithm 1 (paired p < ALPHA)?"""
+    out = ["", "Computed from the table (paired Wilcoxon, alpha "
+               f"{paper.ALPHA}):", ""]
+    for (dataset, budget), cell in table.groupby(["dataset", "budget"]):
+        parts = []
+        for line in cell.to_dict("records"):
+            for col, ref in (("vs_r1", "r = 1"), ("vs_loss", "Algorithm 1")):
+                diff, p = line[col], line[f"p_{col}"]
+                if pd.isna(diff):
+                    continue
+                verdict = (("better than" if diff > 0 else "worse than") if p < paper.ALPHA
+                           else "no different from")
+                parts.append(f"r = {line['rounds']} {verdict} {ref} ({diff:+.4f}, p={p:.2g})")
+        out.append(f"- {dataset}, k = {budget}: " + "; ".join(parts))
+    return out + [""]
+
+
 def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> list[str]:
     """Markdown lines of the section (empty when there is nothing to show)."""
     root = Path(results_dir)
@@ -94,10 +164,13 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
                   note.read_text().strip() + "\n" if note.is_file() else "",
                   tables.to_markdown(frame)]
     abl_root = root / "ablations"
-    frames, clf_frames = [], []
+    frames, clf_frames, alg3_dirs = [], [], {}
     for d in sorted(p for p in abl_root.iterdir() if p.is_dir()) if abl_root.is_dir() else []:
         rows = results.load(d)
         if rows.empty or "task" not in rows:
+            continue
+        if (rows["sampler"] == "alg3").any():
+            alg3_dirs[d.name] = rows
             continue
         if (rows["task"] == "classification").any() and "accuracy" in rows:
             clf_frames.append(classification_ablation(
@@ -107,9 +180,9 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
     if clf_frames:
         abl = pd.concat(clf_frames, ignore_index=True)
         paths = write_table(abl, "ablations_classification")
-        lines += ["### Algorithm 1's knobs and Algorithm 3's rounds on MNIST\n",
+        lines += ["### Algorithm 1's knobs on MNIST\n",
                   "Each ablation (`conf/experiment/abl_mnist_*.yaml`: lambda, k'', k', weighted "
-                  "training; `alg3_mnist_r*.yaml`: Algorithm 3 with r rounds beside Algorithm 1), rows in "
+                  "training), rows in "
                   f"`{abl_root.as_posix()}/<name>/`) changes one thing the paper leaves open. Mean "
                   "accuracy over seeds; `vs_uniform`: mean paired difference from uniform in the "
                   "same ablation (Wilcoxon p); `unchanged`: the method as run in the main rows "
@@ -118,6 +191,21 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
                   "difference from Algorithm 1 (`loss`) in the same directory "
                   f"([csv]({link(paths[1])})).\n",
                   tables.to_markdown(abl)]
+    alg3 = algorithm3(alg3_dirs) if alg3_dirs else pd.DataFrame()
+    if not alg3.empty:
+        paths = write_table(alg3, "algorithm3")
+        lines += ["### Algorithm 3: r rounds at equal budget (not in the paper's experiments)\n",
+                  ALG3_READING + "\n",
+                  "Rows in `" + abl_root.as_posix() + "/alg3_*/` (`conf/experiment/alg3_*.yaml`: "
+                  "Algorithm 3, Algorithm 1 and uniform on the same seeds and warm starts). Mean "
+                  "accuracy over seeds; `vs_loss`: mean paired difference from Algorithm 1 (`loss`, "
+                  "k-means clustering, one round) in the same directory, `p_vs_loss` its Wilcoxon "
+                  "p; `vs_r1`, `p_vs_r1`: the same against Algorithm 3 with r = 1 on the same "
+                  "seeds; `labels_clustering`: "
+                  "the k'' labels bought for the clusterings; `forward_passes`: per-example loss "
+                  "evaluations (each round re-evaluates its model on the whole prefix so far); "
+                  f"`time_selection_s`: seconds of selection, retraining included ([csv]({link(paths[1])})).\n",
+                  tables.to_markdown(alg3), *_alg3_summary(alg3)]
     if frames:
         abl = pd.concat(frames, ignore_index=True)
         bullets = _kmedoids_at_largest_s(abl, base)
