@@ -89,3 +89,21 @@ def test_bad_study_input_gives_one_line(tmp_path, args, message):
     assert out.returncode == 2
     assert out.stderr.strip() == "coreset-bench: error: " + message
     assert not list((tmp_path / "rows").glob("*.json"))
+
+
+def test_the_summary_names_the_sample_sizes_where_an_estimator_beats_uniform():
+    import pandas as pd
+
+    from coreset_bench.report import theory as report
+
+    lines = []
+    for seed in range(12):
+        jitter = 1e-4 * (seed + 1)
+        for s, wor in ((100, 0.01), (1000, 0.05)):   # wor beats uniform (0.03) at 100 only
+            lines.append({"dataset": "mnist", "budget": 500, "seed": seed, "s": s,
+                          "bound": 0.04, "iid": 0.03 + (-1) ** seed * 1e-3,   # a tie
+                          "wor": wor + jitter, "uniform": 0.03})
+    summary = "\n".join(report.summary(report.table(pd.DataFrame(lines))))
+    assert ("- mnist, k = 500 (12 seeds): as run more accurate than uniform at s = 100, "
+            "less accurate at s = 1000; as stated more accurate than uniform at s = none, "
+            "less accurate at s = none; the i.i.d. error within the bound in 100%-100%") in summary

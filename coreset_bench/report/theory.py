@@ -90,6 +90,31 @@ def terms(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def summary(tab: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """Computed from ``table``: per (dataset, budget), the sample sizes at which each
+    sensitivity estimator is more / less accurate than uniform (paired Wilcoxon p < alpha) and
+    how often Algorithm 1's i.i.d. error stayed within the bound."""
+    out = [f"Computed from the table (paired Wilcoxon on |error|, alpha {alpha}):", ""]
+    for (dataset, budget), g in tab.groupby(["dataset", "budget"]):
+        parts = []
+        for e, name in (("wor", "as run"), ("iid", "as stated")):
+            sig = g[g[f"p_{e}_vs_uniform"] < alpha]
+            better = sig.loc[sig[f"{e}_minus_uniform"] < 0, "s"].tolist()
+            worse = sig.loc[sig[f"{e}_minus_uniform"] > 0, "s"].tolist()
+            parts.append(f"{name} more accurate than uniform at s = "
+                         f"{', '.join(map(str, better)) or 'none'}, less accurate at s = "
+                         f"{', '.join(map(str, worse)) or 'none'}")
+        within = g["iid_within_bound"]
+        parts.append(f"the i.i.d. error within the bound in {within.min():.0%}-{within.max():.0%} "
+                     "of seeds per s")
+        lo, hi = int(g["seeds"].min()), int(g["seeds"].max())
+        few = (" (the two-sided signed-rank test cannot reach p < 0.05 with fewer than 6 seeds)"
+               if hi < 6 else "")
+        out.append(f"- {dataset}, k = {budget} ({lo if lo == hi else f'{lo}-{hi}'} seeds): "
+                   + "; ".join(parts) + few)
+    return out + [""]
+
+
 def figure(frame: pd.DataFrame):
     """One panel per (dataset, budget): |relative error| against s (log-log), median over seeds
     with the 10-90% band per estimator, and Theorem 5's bound (mean over seeds, dashed)."""
@@ -141,7 +166,7 @@ def section(results_dir: str | Path, write_table, link, fdir: Path) -> list[str]
         "paired difference of |error| from uniform's on the same seeds (negative: more "
         "accurate), Wilcoxon p; `*_beats_uniform`: share of seeds where it is; `bias_*`: mean "
         f"signed error ([csv]({link(t_paths[1])})).\n",
-        tables.to_markdown(brief), f"![thm5]({link(png)})\n",
+        tables.to_markdown(brief), *summary(tab), f"![thm5]({link(png)})\n",
         "The bound's terms (medians over seeds): the total loss, lambda, the clustering cost "
         "Phi, 2 lambda Phi / sum l (how much the additive term inflates the bound), the "
         "smallest lambda for which |l(e) - l(A(e))| <= lambda ||e - A(e)||^2 holds at every "
