@@ -213,3 +213,22 @@ def test_differences_from_uniform_are_paired_and_compared_with_the_paper():
     assert line["paper_minus_uniform"] == pytest.approx(0.9203 - 0.9130)
     assert line["ours_minus_uniform"] == pytest.approx(0.0074)
     assert line["paper_in_ci"] == "yes" and line["same_sign"] == "yes"
+
+
+def test_badge_is_paired_with_every_figure4_method_and_kept_out_of_the_paper_claims():
+    base = [0.80 + 0.002 * i for i in range(8)]
+    cells = {("uniform", 500): base, ("loss", 500): [v + 0.01 for v in base],
+             ("grad", 500): [v + 0.03 for v in base], ("kcenter", 500): [v - 0.05 for v in base],
+             ("badge", 500): [v + 0.02 for v in base]}
+    rows = pd.concat([frame(cells), frame({("badge", 500): [0.3, 0.31]}, dataset="cifar10")],
+                     ignore_index=True)
+    table, summary = paper.extra_baseline(rows, "badge")
+    line = table[table["dataset"] == "mnist"].iloc[0]
+    assert line["seeds"] == 8 and line["accuracy"] == pytest.approx(np.mean(base) + 0.02)
+    assert line["loss"] == "+0.0100 win" and line["grad"] == "-0.0100 LOSS"
+    assert line["uniform"] == "+0.0200 win" and line["margin"] == "—"   # no margin rows
+    assert summary[0] == ("- mnist (8 paired seeds): badge beats loss at k = 500, loses to it at "
+                          "k = none; beats grad at k = none, loses to it at k = 500")
+    assert summary[1] == "- cifar10: badge has too few paired seeds (needs >= 5)"
+    verdict = paper.claim_alg1_beats_other_methods(rows)          # BADGE is not one of them
+    assert "badge" not in verdict.table.columns

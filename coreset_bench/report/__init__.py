@@ -221,6 +221,14 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                     acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy"),
                     fdir / name)
                 body.append(f"![{name}]({link(png)})\n")
+        extra, extra_summary = paper.extra_baseline(rows, "badge")
+        if not extra.empty:
+            e_paths = _write_table(extra, tdir / "badge_vs_figure4")
+            body += ["BADGE (Ash et al., ICLR 2020; **not in the paper**, an extra row of Figure 4: "
+                     "`samplers/badge.py`) against each Figure 4 method on the same seeds and warm "
+                     "starts: mean paired accuracy difference (BADGE - method) and win / tie / LOSS "
+                     f"(Wilcoxon p < {paper.ALPHA}) ([csv]({link(e_paths[1])})):\n",
+                     tables.to_markdown(extra), *extra_summary, ""]
         body.append("Figure 3: selection time per stage (the final training and evaluation "
                     "excluded, as in the paper), mean per run on the machine that ran it (see "
                     "[Where and how long](#where-and-how-long): parallel workers share its cores).\n")

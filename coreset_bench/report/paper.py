@@ -169,6 +169,47 @@ def claim_alg1_beats_other_methods(rows: pd.DataFrame) -> Verdict:
     return Verdict(claim, verdict, evidence, pd.DataFrame(table))
 
 
+def extra_baseline(rows: pd.DataFrame, sampler: str = "badge") -> tuple[pd.DataFrame, list[str]]:
+    """A method that is not in the paper (BADGE) against every Figure 4 method, per dataset and
+    budget, paired by seed: its mean accuracy and ``+diff win/tie/LOSS`` (p < ALPHA) per method;
+    and a computed summary against Algorithm 1 (loss and grad)."""
+    ok = rows[rows["status"] == "ok"] if "accuracy" in rows else rows.iloc[0:0]
+    table, against_alg1 = [], {}
+    for dataset in DATASETS:
+        for budget in _budgets(ok, dataset):
+            cell = ok[(ok["dataset"] == dataset) & (ok["budget"] == budget)]
+            mine = cell[cell["sampler"] == sampler]
+            if mine.empty:
+                continue
+            line = {"dataset": dataset, "budget": int(budget), "seeds": int(mine["seed"].nunique()),
+                    "accuracy": float(mine["accuracy"].mean())}
+            for other in ("loss", "grad", *FIGURE4_OTHERS):
+                r = paired(rows, "accuracy", sampler, other, dataset=dataset, budget=budget)
+                if r is None:
+                    line[other] = "—"
+                    continue
+                state = ("win" if r.mean_diff > 0 else "LOSS") if r.p_value < ALPHA else "tie"
+                line[other] = f"{r.mean_diff:+.4f} {state}"
+                if other in ("loss", "grad"):
+                    against_alg1.setdefault(dataset, []).append((int(budget), other, state, r))
+            table.append(line)
+    summary = []
+    for dataset, found in against_alg1.items():
+        n = sorted({r.n for *_, r in found})
+        parts = []
+        for method in ("loss", "grad"):
+            won = [str(b) for b, m, state, _ in found if m == method and state == "win"]
+            lost = [str(b) for b, m, state, _ in found if m == method and state == "LOSS"]
+            parts.append(f"beats {method} at k = {', '.join(won) or 'none'}, loses to it at "
+                         f"k = {', '.join(lost) or 'none'}")
+        seeds = str(n[0]) if n[0] == n[-1] else f"{n[0]}-{n[-1]}"
+        summary.append(f"- {dataset} ({seeds} paired seeds): {sampler} " + "; ".join(parts))
+    for dataset in dict.fromkeys(line["dataset"] for line in table):
+        if dataset not in against_alg1:
+            summary.append(f"- {dataset}: {sampler} has too few paired seeds (needs >= {MIN_PAIRS})")
+    return pd.DataFrame(table), summary
+
+
 def claim_loss_fastest(rows: pd.DataFrame) -> Verdict:
     claim = ("the loss-based algorithm performs best in terms of runtime (section 5.2, Figures 2-3; "
              "judged against [SS18] k-center on selection time at the largest budget)")
