@@ -232,3 +232,9 @@ def test_badge_is_paired_with_every_figure4_method_and_kept_out_of_the_paper_cla
     assert summary[1] == "- cifar10: badge has too few paired seeds (needs >= 5)"
     verdict = paper.claim_alg1_beats_other_methods(rows)          # BADGE is not one of them
     assert "badge" not in verdict.table.columns
+    assert not any("ran on" in line for line in summary)
+    rows["device"] = np.where(rows["sampler"] == "badge", "cpu", "gpu:X")
+    assert paper.extra_baseline(rows, "badge")[1][1] == (
+        "- mnist: the badge rows ran on cpu, the other methods' on gpu:X: same seeds and "
+        "warm-start points, but the warm-start models differ by floating-point rounding between "
+        "devices")

@@ -207,6 +207,15 @@ def extra_baseline(rows: pd.DataFrame, sampler: str = "badge") -> tuple[pd.DataF
     for dataset in dict.fromkeys(line["dataset"] for line in table):
         if dataset not in against_alg1:
             summary.append(f"- {dataset}: {sampler} has too few paired seeds (needs >= {MIN_PAIRS})")
+        if "device" in ok:   # same run keys, other hardware: same indices, other float rounding
+            here = ok[ok["dataset"] == dataset]
+            mine = sorted(set(here.loc[here["sampler"] == sampler, "device"].dropna()))
+            rest = sorted(set(here.loc[here["sampler"] != sampler, "device"].dropna()))
+            if mine and rest and mine != rest:
+                summary.append(
+                    f"- {dataset}: the {sampler} rows ran on {', '.join(mine)}, the other methods' "
+                    f"on {', '.join(rest)}: same seeds and warm-start points, but the warm-start "
+                    "models differ by floating-point rounding between devices")
     return pd.DataFrame(table), summary
 
 
