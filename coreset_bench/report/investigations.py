@@ -124,9 +124,9 @@ def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 diff = both["a"] - both["b"]
                 line.update(vs_r1=float(diff.mean()), p_vs_r1=(
                     1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)))
-            line["labels_clustering"] = float(cell["n_inferences"].mean())
+            line["labels_clustering"] = int(round(cell["n_inferences"].mean()))   # k'' per run
             if "sampler_info.forward_passes" in cell:
-                line["forward_passes"] = float(cell["sampler_info.forward_passes"].mean())
+                line["forward_passes"] = int(round(cell["sampler_info.forward_passes"].mean()))
             if "time_selection" in cell:
                 line["time_selection_s"] = float(cell["time_selection"].mean())
             out.append(line)
