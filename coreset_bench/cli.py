@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from pathlib import Path
 
+from . import interrupts
 from .config import options
 
 USAGE = """usage: coreset-bench <command> [args]
@@ -94,16 +94,6 @@ def _results_dir(args: list[str]) -> str:
     return "results"
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived (SLURM's preemption or time-limit notice, ``kill``, ``scancel``). A
-    BaseException, like KeyboardInterrupt, so a run it interrupts is never recorded: runs record
-    only ``Exception``s as failed rows."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
 def cmd_run(args: list[str]) -> int:
     message = check_overrides(args)
     if message:
@@ -123,20 +113,21 @@ def cmd_run(args: list[str]) -> int:
     app.STATE.update(ok=0, skipped=0, failed=0, busy=0)
     sweep.reset_summary()
     sys.argv = ["coreset-bench run", *args]
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = interrupts.install()
     logging.raiseExceptions = False   # a log file on a full disk: no traceback per message
     try:
         app.main()
+        interrupts.check()   # an interrupt swallowed during the last run still counts
     except KeyboardInterrupt:
         print("coreset-bench: interrupted; finished rows are kept, re-run the same command to "
               "resume", file=sys.stderr)
         return 130
-    except Terminated:
+    except interrupts.Terminated:
         print("coreset-bench: terminated (SIGTERM); finished rows are kept, the runs in flight "
               "were not recorded; re-run the same command to resume", file=sys.stderr)
         return 143
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        interrupts.restore(previous)
     multirun = any(a in ("-m", "--multirun") for a in args)
     state = sweep.SUMMARY if multirun else app.STATE
     if multirun and state["user_error"]:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import yaml
 
-from . import __version__, data, results, samplers
+from . import __version__, data, interrupts, results, samplers
 from .config import CONF_DIR, MODELS_BY_TASK, options, resolve_model
 from .errors import ConfigError, UserError
 from .models import backend
@@ -189,6 +189,7 @@ def _finish(row: dict[str, Any], results_dir, t_start: float, work: Callable[[],
             save_selection: bool, pool_rows: np.ndarray | None = None) -> dict[str, Any]:
     """Run ``work`` (-> columns, chosen indices) and write the row, ok or failed. For a file
     dataset (``pool_rows``) the row also lists the chosen rows' numbers in the source file."""
+    interrupts.check()   # a Ctrl-C or SIGTERM that was swallowed during an earlier run stops here
     try:
         out, chosen = work()
         row.update(out)
