@@ -50,6 +50,18 @@ def regression_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd
     return pd.DataFrame(out)
 
 
+def _paired_by_seed(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float, int]:
+    """Mean accuracy of ``a`` and of ``b`` matched by seed: (mean of a - b, Wilcoxon p, pairs);
+    (nan, nan, n) below paper.MIN_PAIRS pairs."""
+    both = (a.set_index("seed")["accuracy"].to_frame("a")
+            .join(b.set_index("seed")["accuracy"].to_frame("b"), how="inner"))
+    if len(both) < paper.MIN_PAIRS:
+        return float("nan"), float("nan"), len(both)
+    diff = both["a"] - both["b"]
+    p = 1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)
+    return float(diff.mean()), p, len(both)
+
+
 def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     """One line per (sampler, budget): mean accuracy, paired against uniform in the ablation
     and against the unchanged method in the main rows (same dataset, budget and seeds)."""
@@ -65,15 +77,9 @@ def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -
         unchanged = base[(base["status"] == "ok") & (base["dataset"] == dataset)
                          & (base["sampler"] == sampler) & (base["budget"] == budget)
                          & base["seed"].isin(set(cell["seed"]))]
-        both = (cell.set_index("seed")["accuracy"].to_frame("a")
-                .join(unchanged.set_index("seed")["accuracy"].to_frame("b"), how="inner"))
-        line["unchanged"] = float(both["b"].mean()) if len(both) else float("nan")
-        if len(both) >= paper.MIN_PAIRS:
-            diff = both["a"] - both["b"]
-            p = 1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)
-            line["vs_unchanged"] = f"{diff.mean():+.4f} (p={p:.2g}, n={len(both)})"
-        else:
-            line["vs_unchanged"] = "—"
+        line["unchanged"] = float(unchanged["accuracy"].mean()) if len(unchanged) else float("nan")
+        diff, p, n = _paired_by_seed(cell, unchanged)
+        line["vs_unchanged"] = "—" if n < paper.MIN_PAIRS else f"{diff:+.4f} (p={p:.2g}, n={n})"
         r = paper.paired(rows, "accuracy", sampler, "loss", dataset=dataset, budget=budget)
         line["vs_loss"] = ("—" if sampler == "loss" or r is None
                            else f"{r.mean_diff:+.4f} (p={r.p_value:.2g})")
@@ -117,13 +123,8 @@ def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                         p_vs_loss=nan if r is None else r.p_value)
             one = runs[(runs["rounds"] == 1) & (runs["dataset"] == dataset)
                        & (runs["budget"] == budget)]
-            both = (cell.set_index("seed")["accuracy"].to_frame("a")
-                    .join(one.set_index("seed")["accuracy"].to_frame("b"), how="inner"))
-            line.update(vs_r1=nan, p_vs_r1=nan)
-            if rounds != 1 and len(both) >= paper.MIN_PAIRS:
-                diff = both["a"] - both["b"]
-                line.update(vs_r1=float(diff.mean()), p_vs_r1=(
-                    1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)))
+            diff, p, _ = _paired_by_seed(cell, one) if rounds != 1 else (nan, nan, 0)
+            line.update(vs_r1=diff, p_vs_r1=p)
             line["labels_clustering"] = int(round(cell["n_inferences"].mean()))   # k'' per run
             if "sampler_info.forward_passes" in cell:
                 line["forward_passes"] = int(round(cell["sampler_info.forward_passes"].mean()))
