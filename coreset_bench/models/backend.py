@@ -105,9 +105,11 @@ def activate(name: str):
     """Make ``name`` the Keras backend of this process and return the ``keras`` module."""
     check(name)
     quiet_environment()
-    if name == "tensorflow":
-        import_tensorflow()  # before Keras, so its import-time lines are silenced too
-    else:
+    # TensorFlow before Keras, so its import-time lines are silenced too; on JAX as well where it
+    # is installed: Keras (3.15) imports it at the first keras.utils.set_random_seed to seed it
+    if name == "tensorflow" or installed("tensorflow"):
+        import_tensorflow()
+    if name == "jax":
         _jax_cache()
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = name
