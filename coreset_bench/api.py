@@ -18,9 +18,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
-from .config import CONF_DIR
+from .config import CONF_DIR, group_option
 from .errors import ConfigError
 
 # What each kind of input means, for the error naming a missing one.
@@ -34,10 +33,9 @@ _NEEDS_ARG = {
 
 def defaults(method: str) -> dict[str, Any]:
     """The default parameters of sampler ``method`` (its ``conf/sampler/<method>.yaml``)."""
-    path = CONF_DIR / "sampler" / f"{method}.yaml"
-    if not path.is_file():
+    if not (CONF_DIR / "sampler" / f"{method}.yaml").is_file():
         return {}
-    params = yaml.safe_load(path.read_text()) or {}
+    params = group_option("sampler", method)
     params.pop("name", None)
     return params
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import interrupts
+from .job import interrupts
 from .config import options
 
 USAGE = """usage: coreset-bench <command> [args]
@@ -24,8 +24,10 @@ commands:
                            as run) for reuse: +dataset.embeddings=FILE.npy
   results [DIR]            summary table of the rows in DIR (default results): mean, 95% interval,
                            seeds, paired difference from uniform with its interval and p value
-  results check [DIR]      is DIR consistent (rows parse, selections match, one identity per
-                           cell)? lists orphans and quarantined files; exit 0 only if so
+  results check [DIR] [--repair]
+                           is DIR consistent (rows parse, selections match, one identity per
+                           cell)? lists orphans and quarantined files; exit 0 only if so;
+                           --repair first quarantines damaged files, removes stale claims
   results export DIR --to FILE.csv|FILE.parquet
                            every row as one table for pandas or R
   report [results_dir=results] [experiment=NAME] [out=DIR]
@@ -99,16 +101,14 @@ def cmd_run(args: list[str]) -> int:
     if message:
         return _fail(message)
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in args):
-        from .results import check_writable
+        from .store import check_writable
 
         results_dir = _results_dir(args)
         try:  # Hydra writes its logs there before any job runs
             check_writable(results_dir, probe_bytes=16384)
         except OSError as exc:
             return _fail(f"results_dir={results_dir} is not writable: {exc.strerror or exc}")
-    from . import app
-
-    from . import sweep
+    from .job import app, sweep
 
     app.STATE.update(ok=0, skipped=0, failed=0, busy=0)
     sweep.reset_summary()
@@ -172,15 +172,20 @@ def cmd_data(args: list[str]) -> int:
 
 
 def cmd_results_check(args: list[str]) -> int:
-    from .check import check
+    from .store.check import check
 
     parser = argparse.ArgumentParser(prog="coreset-bench results check",
                                      description="Is a results directory consistent? Exit 0 only if so.")
     parser.add_argument("results_dir", nargs="?", default="results")
+    parser.add_argument("--repair", action="store_true",
+                        help="first quarantine damaged files and remove stale claims, cell "
+                             "markers and temporary files (a cell with two identities stays)")
     ns = parser.parse_args(args)
     if not Path(ns.results_dir).is_dir():
         return _fail(f"results directory {ns.results_dir!r} does not exist")
-    rep = check(ns.results_dir)
+    rep = check(ns.results_dir, repair_first=ns.repair)
+    for line in rep.repaired:
+        print(f"repaired: {line}")
     for line in rep.problems:
         print(f"problem: {line}")
     for line in rep.notes:
@@ -191,7 +196,7 @@ def cmd_results_check(args: list[str]) -> int:
 
 
 def cmd_results_export(args: list[str]) -> int:
-    from . import results
+    from . import store
 
     parser = argparse.ArgumentParser(prog="coreset-bench results export",
                                      description="All rows of a results directory as one table file.")
@@ -203,7 +208,7 @@ def cmd_results_export(args: list[str]) -> int:
     suffix = Path(ns.to).suffix
     if suffix not in (".csv", ".parquet"):
         return _fail(f"--to {ns.to!r}: the file name must end in .csv or .parquet")
-    frame = results.load(ns.results_dir)
+    frame = store.load(ns.results_dir)
     if frame.empty:
         return _fail(f"no result rows under {ns.results_dir}/rows")
     # nested columns (versions, lists) as JSON text, so every tool reads them
@@ -224,7 +229,7 @@ def cmd_results_export(args: list[str]) -> int:
 
 
 def cmd_results(args: list[str]) -> int:
-    from .summary import summary_table
+    from .report.summary import summary_table
 
     if args and args[0] == "check":
         return cmd_results_check(args[1:])
@@ -242,95 +247,16 @@ def cmd_results(args: list[str]) -> int:
     return 0
 
 
-def _key_values(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in allowed:
-            raise ValueError(f"unknown argument {arg!r}; valid: "
-                             + ", ".join(f"{k}={v}" for k, v in allowed.items()))
-        out[key] = value
-    return out
-
-
 def cmd_bench(args: list[str]) -> int:
     from . import bench
     from .errors import UserError
 
     if _wants_help(args):
-        print(BENCH_HELP, end="")
-        return 0
-    if not args or args[0] not in ("table1", "sweep", "engine", "scale"):
-        return _fail(f"unknown benchmark {args[0] if args else ''!r}; valid: table1, sweep, "
-                     "engine, scale")
-    if args[0] == "scale":
-        from . import bench_scale
-
-        try:
-            opts = _key_values(args[1:], {"n": "N[,N...]", "d": "INT", "kmeans_sample": "INT",
-                                          "time_limit": "SECONDS", "out": "PATH"})
-            for key in ("d", "kmeans_sample", "time_limit"):
-                if key in opts and (not opts[key].isdigit() or int(opts[key]) < 1):
-                    raise ValueError(f"{key}={opts[key]!r} must be a positive integer")
-            if "n" in opts and not all(v.isdigit() and int(v) >= 1000 for v in opts["n"].split(",")):
-                raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers "
-                                 ">= 1000")
-        except ValueError as exc:
-            return _fail(str(exc))
-        bench_scale.run(sizes=tuple(int(v) for v in opts.get("n", "100000,300000,1000000").split(",")),
-                        d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 50000)),
-                        time_limit=float(opts.get("time_limit", 600)),
-                        out=opts.get("out", "results/bench/scale.csv"))
-        return 0
-    if args[0] == "engine":
-        from . import bench_engine
-
-        spec = {"k_train": "INT", "k_cluster": "INT", "k_center": "INT", "seeds": "INT",
-                "cnn": "true|false"}
-        try:
-            opts = _key_values(args[1:], spec)
-            for key, value in opts.items():
-                if key == "cnn":
-                    if value not in ("true", "false"):
-                        raise ValueError(f"cnn={value!r} is not valid; valid: true, false")
-                elif not value.isdigit() or int(value) < 1:
-                    raise ValueError(f"{key}={value!r} must be a positive integer")
-        except ValueError as exc:
-            return _fail(str(exc))
-        kwargs = {k: (v == "true") if k == "cnn" else int(v) for k, v in opts.items()}
-        try:
-            bench_engine.run(**kwargs)
-        except UserError as exc:
-            return _fail(str(exc))
-        return 0
-    if args[0] == "sweep":
-        try:
-            opts = _key_values(args[1:], {"project": "true|false"})
-            if opts.get("project", "true") not in ("true", "false"):
-                raise ValueError(f"project={opts['project']!r} is not valid; valid: true, false")
-        except ValueError as exc:
-            return _fail(str(exc))
-        bench.sweep_throughput(project=opts.get("project", "true") == "true")
+        print(bench.HELP, end="")
         return 0
     try:
-        opts = _key_values(args[1:], {"n": "N[,N...]", "grid": "default|paper", "seed": "INT",
-                                      "out": "PATH"})
-        if "n" in opts and "grid" in opts:
-            raise ValueError("give n=... or grid=..., not both")
-        grid = opts.get("grid", "default")
-        if grid not in ("default", "paper"):
-            raise ValueError(f"grid={grid!r} is not valid; valid choices: default, paper")
-        if "n" in opts and not all(v.isdigit() for v in opts["n"].split(",")):
-            raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers")
-        sizes = ([int(v) for v in opts["n"].split(",")] if "n" in opts
-                 else bench.PAPER_GRID if grid == "paper" else bench.DEFAULT_GRID)
-        if not opts.get("seed", "0").isdigit():
-            raise ValueError(f"seed={opts['seed']!r} must be a non-negative integer")
-        seed = int(opts.get("seed", 0))
-        bench.table1(sizes, seed=seed, out=opts.get("out", "results/bench/table1.csv"))
-    except ValueError as exc:
-        return _fail(str(exc))
-    except UserError as exc:
+        bench.run(args)
+    except (ValueError, UserError) as exc:
         return _fail(str(exc))
     return 0
 
@@ -345,28 +271,13 @@ deviations, completeness, where and how long. experiment=NAME keeps the rows of 
 The published reproduction: coreset-bench report results_dir=results out=docs/reproduction
 """
 
-BENCH_HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
-
-  table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
-         Table 1: leverage scores vs k-medoids runtime on n x n data
-  sweep [project=true|false]
-         sweep throughput, projected fig2_mnist wall time
-  engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
-         training engines, k-means and k-center vs their references
-  scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
-        [out=results/bench/scale.csv]
-         each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
-Each prints ratios measured side by side in one run (see README, "Speed").
-"""
-
-
 def _wants_help(args: list[str]) -> bool:
     return bool(args) and args[0] in ("-h", "--help", "help")
 
 
 def cmd_report(args: list[str]) -> int:
-    from . import report
     from .errors import UserError
+    from .report import build as report
 
     if _wants_help(args):
         print(REPORT_HELP, end="")
@@ -384,8 +295,8 @@ def cmd_report(args: list[str]) -> int:
 
 
 def cmd_embed(args: list[str]) -> int:
-    from . import embed
     from .errors import UserError
+    from .job import embed
 
     if _wants_help(args) or not args:
         print(embed.USAGE, end="")

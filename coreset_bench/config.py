@@ -30,3 +30,36 @@ def resolve_model(model_cfg: Mapping[str, Any], default_model: str) -> dict[str,
     resolved = yaml.safe_load((CONF_DIR / "model" / f"{default_model}.yaml").read_text())
     extra = {k: v for k, v in model_cfg.items() if k != "name"}
     return {**resolved, **extra}
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def defaults(*keys: str) -> Any:
+    """A default of ``conf/config.yaml`` (its one home), e.g. ``defaults("train")`` is the
+    training recipe of every model (paper appendix C), ``defaults("warm_start_frac")``."""
+    value: Any = _yaml(CONF_DIR / "config.yaml")
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def train_recipe() -> dict[str, Any]:
+    """The training recipe of conf/config.yaml (optimizer, learning_rate, batch_size, epochs),
+    for code that trains outside a job (benchmarks, scripts, tests)."""
+    return {k: v for k, v in defaults("train").items()
+            if k in ("optimizer", "learning_rate", "batch_size", "epochs")}
+
+
+def group_option(group: str, name: str) -> dict[str, Any]:
+    """The config of ``conf/<group>/<name>.yaml`` as Hydra composes it: an option may start from
+    another option of its group (``defaults: [loss, _self_]``) and override some keys."""
+    cfg = _yaml(CONF_DIR / group / f"{name}.yaml")
+    entries = list(cfg.pop("defaults", None) or [])
+    if "_self_" not in entries:   # Hydra's rule: the option's own keys come last
+        entries.append("_self_")
+    out: dict[str, Any] = {}
+    for entry in entries:
+        out.update(cfg if entry == "_self_" else group_option(group, str(entry)))
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 
 
 def main() -> int:
-    from coreset_bench import report, results
+    from coreset_bench import report, store
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     rng = np.random.default_rng(0)
@@ -33,7 +33,7 @@ def main() -> int:
                    "sampler.lam": "auto", "dataset.eval_split": "test", "train.epochs": 10,
                    **{f"time_{st}": float(rng.uniform(0, 2)) for st in stages},
                    "time_selection": 1.0, "time_total": 5.0}
-            results.write_row(tmp, row)
+            store.write_row(tmp, row)
         print(f"wrote {n} rows in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         report.build(tmp)

@@ -20,9 +20,9 @@ import argparse
 import sys
 
 import numpy as np
-from scipy import stats
 
-from coreset_bench.results import load
+from coreset_bench.stats import ci95
+from coreset_bench.store import load
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for (sampler, budget), g in both.groupby(["sampler", "budget"]):
         d = g["accuracy_new"] - g["accuracy_old"]
         n = len(d)
-        half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
-        lo, hi = d.mean() - half, d.mean() + half
+        lo, hi = ci95(d) if n > 1 else (-np.inf, np.inf)   # one seed: no interval, no verdict
         ok = abs(d.mean()) <= args.tol or lo <= 0 <= hi
         failed += not ok
         print(f"| {sampler} | {budget} | {n} | {g['accuracy_old'].mean():.4f} | "

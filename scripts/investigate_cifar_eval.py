@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from coreset_bench import data
+from coreset_bench.config import group_option, train_recipe
 from coreset_bench.data import cifar10
 from coreset_bench.models import engines
+from coreset_bench.stats import ci95
 
-RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 10}
-CNN = {"name": "cnn", "conv_filters": [32, 64, 64], "kernel_size": 3, "dense_units": [128, 64]}
+RECIPE = train_recipe()              # conf/config.yaml
+CNN = group_option("model", "cnn")   # conf/model/cnn.yaml
 
 
 def test_images() -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +53,9 @@ def main(seeds: int = 5, k: int = 2000, results_dir: str = "results") -> None:
         print(lines[-1], flush=True)
     frame = pd.DataFrame(lines)
     d = frame["test_minus_holdout"].to_numpy()
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    low, high = ci95(d)
     # the 1,000 test images are a sample too: binomial standard error of one model's accuracy
     se_test = np.sqrt(frame["test_first_1000"].mean() * (1 - frame["test_first_1000"].mean()) / 1000)
-    low, high = d.mean() - half, d.mean() + half
     verdict = ("the split explains none of the gap: test accuracy is not higher than held-out"
                if high < 0.005 else
                "test accuracy is higher than held-out by about the gap: the split may explain it"

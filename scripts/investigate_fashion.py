@@ -17,14 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from coreset_bench import data, results
-from coreset_bench.paper_values import PAPER_K2000
+from coreset_bench import data, store
+from coreset_bench.config import group_option, train_recipe
+from coreset_bench.report.paper_values import PAPER_K2000
 from coreset_bench.models import backend, engines
+from coreset_bench.stats import ci95
 
-RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 10}
-MLP = {"name": "mlp", "hidden_units": 128}
+RECIPE = train_recipe()              # conf/config.yaml
+MLP = group_option("model", "mlp")   # conf/model/mlp.yaml
 
 
 def plain_keras(x, y, xe, ye, seed):
@@ -37,11 +38,6 @@ def plain_keras(x, y, xe, ye, seed):
                   metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=10, verbose=0)
     return float(model.evaluate(xe, ye, verbose=0)[1])
-
-
-def _interval(v: np.ndarray) -> tuple[float, float]:
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean() - half), float(v.mean() + half)
 
 
 def trained(seeds: int, k: int) -> dict[str, np.ndarray]:
@@ -80,7 +76,7 @@ def main(seeds: int = 10, k: int = 2000, results_dir: str = "results") -> None:
     else:
         out = trained(seeds, k)
         pd.DataFrame(out).to_csv(cache, index=False)
-    rows = results.load(results_dir)
+    rows = store.load(results_dir)
     if not rows.empty and "accuracy" in rows:
         mine = rows[(rows["status"] == "ok") & (rows["dataset"] == "fashion_mnist")
                     & (rows["sampler"] == "uniform") & (rows["budget"] == k)]
@@ -89,13 +85,14 @@ def main(seeds: int = 10, k: int = 2000, results_dir: str = "results") -> None:
     plain = out["(c) plain Keras script"]
     table = []
     for name, a in out.items():
-        low, high = _interval(a)
+        low, high = ci95(a)
         line = {"method": name, "n": len(a), "mean": a.mean(), "std": a.std(ddof=1),
                 "ci95_low": low, "ci95_high": high, "min": a.min(), "max": a.max(),
                 "vs_plain": np.nan, "vs_plain_low": np.nan, "vs_plain_high": np.nan}
         if name[:3] in ("(a)", "(b)"):       # same index sets: paired
             d = a - plain
-            line.update(vs_plain=d.mean(), vs_plain_low=_interval(d)[0], vs_plain_high=_interval(d)[1])
+            d_low, d_high = ci95(d)
+            line.update(vs_plain=d.mean(), vs_plain_low=d_low, vs_plain_high=d_high)
         elif name[:3] == "(e)":                # other index sets: Welch interval of the difference
             se = np.sqrt(a.var(ddof=1) / len(a) + plain.var(ddof=1) / len(plain))
             half = 1.96 * se

@@ -32,7 +32,7 @@ def snapshot(results_dir: Path) -> dict[str, int]:
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from coreset_bench.results import load
+    from coreset_bench.store import load
 
     with tempfile.TemporaryDirectory(prefix="coreset-bench-smoke-") as tmp:
         results_dir = Path(tmp)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coreset_bench import results
+from coreset_bench import store
 from coreset_bench.samplers._sensitivity import sensitivity_sampling
 from coreset_bench.samplers.alg3 import adaptive_sensitivity, kmeanspp_order
 
@@ -83,7 +83,7 @@ def test_algorithm_3_runs_beside_algorithm_1_with_retraining(tmp_path):
     out = run_cli("run", "-m", "samplers=[loss,alg3]", "++sampler_params={alg3: {rounds: 3}}",
                   "budget=150", "seed=0,1", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     alg3 = frame[frame["sampler"] == "alg3"]
     assert len(alg3) == 2 and (alg3["status"] == "ok").all()
     assert (alg3["n_inferences"] == 30).all() and (alg3["time_retrain"] > 0).all()

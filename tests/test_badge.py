@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from coreset_bench import results, select
+from coreset_bench import select, store
 from coreset_bench.samplers.badge import badge, gradient_embedding_sq_norms
 
 from conftest import run_cli
@@ -81,7 +81,7 @@ def test_badge_is_an_extra_figure4_row_and_refuses_regression(tmp_path):
     out = run_cli("run", "-m", "samplers=[uniform,badge]", "budget=100", "seed=0,1",
                   f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert set(frame["sampler"]) == {"uniform", "badge"} and (frame["status"] == "ok").all()
     badge_rows = frame[frame["sampler"] == "badge"]
     assert (badge_rows["n_inferences"] == 1347 - 20).all()     # every candidate's probabilities

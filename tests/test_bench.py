@@ -8,7 +8,7 @@ import numpy as np
 
 import pytest
 
-from coreset_bench import bench
+from coreset_bench.bench import table1 as bench
 from coreset_bench.errors import ConfigError
 
 from conftest import run_cli
@@ -61,7 +61,7 @@ def test_bench_engine_rejects_bad_arguments():
 
 
 def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
-    from coreset_bench import bench_engine
+    from coreset_bench.bench import engine as bench_engine
 
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(8, 16))[rng.integers(8, size=1500)] * 3

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from coreset_bench import results
+from coreset_bench import store
 
 from conftest import REPO, run_cli
 
@@ -34,7 +34,7 @@ def test_bad_names_give_one_line_and_exit_2(tmp_path, override, needle):
     out = run_cli("run", "-m", override, f"results_dir={tmp_path}")
     assert out.returncode == 2
     assert out.stderr.strip() == f"coreset-bench: error: {needle}"
-    assert results.load(tmp_path).empty
+    assert store.load(tmp_path).empty
 
 
 def test_unknown_command():
@@ -46,12 +46,12 @@ def test_run_writes_rows_and_resumes(tmp_path):
     args = ("run", "-m", "sampler=uniform,kcenter", "budget=50", f"results_dir={tmp_path}")
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert sorted(frame["sampler"]) == ["kcenter", "uniform"] and set(frame["status"]) == {"ok"}
     second = run_cli(*args)
     assert second.returncode == 0
     assert "runs ok=0 skipped=2 failed=0" in second.stderr
-    assert len(results.load(tmp_path)) == 2
+    assert len(store.load(tmp_path)) == 2
     table = run_cli("results", str(tmp_path))
     assert table.returncode == 0 and "kcenter" in table.stdout and "accuracy_mean" in table.stdout
 
@@ -61,7 +61,7 @@ def test_budget_larger_than_the_pool_is_rejected_before_training(tmp_path):
     assert out.returncode == 2
     assert "coreset-bench: error: budget=5000 exceeds the pool of 1347 points" in out.stderr
     assert "Traceback" not in out.stderr
-    assert results.load(tmp_path).empty  # nothing recorded
+    assert store.load(tmp_path).empty  # nothing recorded
 
 
 def test_failed_run_gives_exit_1_and_a_failed_row(tmp_path):
@@ -80,7 +80,7 @@ def test_failed_run_gives_exit_1_and_a_failed_row(tmp_path):
                          timeout=600)
     assert out.returncode == 1, out.stderr[-2000:]
     assert "runs ok=0 skipped=0 failed=2" in out.stderr  # the sweep went on after a failure
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert frame["status"].tolist() == ["failed", "failed"]
     assert frame["error"].str.contains("simulated failure").all()
 

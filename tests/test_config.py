@@ -10,8 +10,8 @@ from coreset_bench import data, models, samplers
 from coreset_bench.config import CONF_DIR, options, resolve_model
 from coreset_bench.protocols import classification as clf
 from coreset_bench.protocols import regression as reg
-from coreset_bench.runner import identity
-from coreset_bench.results import run_key
+from coreset_bench.job.plan import identity
+from coreset_bench.store import run_key
 
 
 def composed(*overrides: str):

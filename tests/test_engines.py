@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coreset_bench import data, runner
+from coreset_bench.job import execute as job
+from coreset_bench import data
+from coreset_bench.config import train_recipe
 from coreset_bench.errors import ConfigError
 from coreset_bench.models import backend, engines, vmap
 
 from test_protocol import config
 
-RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 10}
+RECIPE = train_recipe()   # conf/config.yaml, the one home of the recipe
 
 
 def test_batch_plan_is_one_permutation_per_epoch_with_a_partial_last_batch():
@@ -86,7 +88,7 @@ def test_engine_and_backend_are_recorded_and_part_of_the_run_identity(tmp_path):
     keys = {}
     for engine in ("vmap", "keras_fit"):
         cfg = config("budget=40", f"engine={engine}", f"results_dir={tmp_path / engine}")
-        [row] = runner.execute(cfg)
+        [row] = job.execute(cfg)
         assert row["status"] == "ok" and row["engine"] == engine and row["backend"]
         keys[engine] = row["run_key"]
     assert keys["vmap"] != keys["keras_fit"]

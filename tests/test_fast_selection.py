@@ -78,7 +78,7 @@ def test_fast_kmeans_inertia_is_close_to_scikit_learn():
         _, inertia, iters = _kmeans.kmeans(x, 40, np.random.default_rng(seed), iters=20)
         assert 1 <= iters <= 20
         ours.append(inertia)
-        plain.append(_kmeans.kmeans(x, 40, np.random.default_rng(seed), n_local_trials=1)[1])
+        plain.append(_kmeans.kmeans(x, 40, np.random.default_rng(seed), iters=20, n_local_trials=1)[1])
         ref.append(KMeans(40, random_state=seed).fit(x).inertia_)
     assert np.mean(ours) <= 1.01 * np.mean(ref)
     assert np.mean(plain) > 1.1 * np.mean(ref)  # why the greedy variant is the default

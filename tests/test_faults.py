@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coreset_bench import results
+from coreset_bench import store
 
 from conftest import REPO, run_cli
 
@@ -104,8 +104,8 @@ def test_two_concurrent_sweeps_finish_the_grid_without_running_a_cell_twice(tmp_
 
 HOLDER = textwrap.dedent("""
     import sys
-    from coreset_bench import results
-    held = results.claim(sys.argv[1], sys.argv[2])
+    from coreset_bench import store
+    held = store.claim(sys.argv[1], sys.argv[2])
     print("held" if held else "busy", flush=True)
     sys.stdin.readline()          # hold until told (or killed)
     held.release()
@@ -122,11 +122,11 @@ def hold(results_dir: Path, cell: str) -> subprocess.Popen:
 def test_a_claim_left_by_a_killed_process_does_not_block_the_cell(tmp_path):
     cell = "digits-mlp-uniform-30-0"
     holder = hold(tmp_path, cell)
-    path = results.claim_path(tmp_path, cell)
-    assert f" pid {holder.pid} since " in results.claim_holder(path)   # held, and by whom
+    path = store.claim_path(tmp_path, cell)
+    assert f" pid {holder.pid} since " in store.claim_holder(path)   # held, and by whom
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    assert path.exists() and results.claim_holder(path) is None    # left behind, but free
+    assert path.exists() and store.claim_holder(path) is None    # left behind, but free
     out = run_cli("run", "budget=30", "seed=0", f"results_dir={tmp_path}", timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert [r["status"] for r in rows_on_disk(tmp_path)] == ["ok"]

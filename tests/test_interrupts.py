@@ -10,7 +10,9 @@ import signal
 
 import pytest
 
-from coreset_bench import interrupts, runner
+from coreset_bench.job import execute as job
+from coreset_bench.job import interrupts
+from coreset_bench.protocols import Job, Outcome
 
 
 class _SignalInDel:
@@ -36,7 +38,8 @@ def test_a_swallowed_signal_is_raised_again_before_the_next_run(tmp_path, signum
         assert interrupts.received() == signum
         ran = []
         with pytest.raises(exc):              # ... but the next run does not start
-            runner._finish({"run_key": "k"}, tmp_path, 0.0, lambda: ran.append(1), False)
+            job.finish(Job({}, "classification", None, str(tmp_path)), None,
+                          Outcome(None, lambda: ran.append(1)), {}, False)
         assert ran == [] and not (tmp_path / "rows").exists()
     finally:
         interrupts.restore(previous)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from coreset_bench import results
+from coreset_bench import store
 
 from conftest import run_cli
 
@@ -40,7 +40,7 @@ def test_the_figure2_comparison_on_embeddings_and_a_label_file_in_one_command(em
                   "train.learning_rate=0.01", "budget=100", "seed=0,1", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "runs ok=8 skipped=0 failed=0" in out.stderr
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert set(frame["sampler"]) == {"uniform", "kcenter", "loss", "grad"}
     row = frame.iloc[0]
     assert row["dataset"] == "emb.npy" and row["model"] == "linear"       # a linear probe
@@ -51,7 +51,7 @@ def test_the_figure2_comparison_on_embeddings_and_a_label_file_in_one_command(em
     assert frame["accuracy"].min() > 0.5      # the probe learns (chance is 0.1)
     x, y = load_digits(return_X_y=True)
     source = np.asarray(row["source_rows"])    # back to the user's rows, labels intact
-    chosen = results.read_selection(tmp_path, row["run_key"])
+    chosen = store.read_selection(tmp_path, row["run_key"])
     assert len(source) == len(chosen) == 100
     from coreset_bench import data
 
@@ -75,7 +75,7 @@ def test_a_test_split_of_embeddings_and_class_names_is_evaluated_on(tmp_path):
                   f"dataset.test_labels={tmp_path / 'te.txt'}", "budget=100",
                   f"results_dir={tmp_path / 'r'}")
     assert out.returncode == 0, out.stderr[-2000:]
-    row = results.load(tmp_path / "r").iloc[0]
+    row = store.load(tmp_path / "r").iloc[0]
     assert row["n_pool"] == 1500 and row["n_eval"] == 297 and row["dataset.eval_split"] == "test"
     assert all(len(row[f"dataset.{k}"]) == 64 for k in
                ("sha256", "labels_sha256", "test_sha256", "test_labels_sha256"))
@@ -115,7 +115,7 @@ def test_moving_the_files_keeps_runs_and_changing_the_labels_does_not(embedded, 
     for name in ("emb.npy", "labels.npy"):
         (moved / name).write_bytes((embedded / name).read_bytes())
     again = run_cli(*args, f"dataset.path={moved / 'emb.npy'}", f"dataset.labels={moved / 'labels.npy'}")
-    assert again.returncode == 0 and len(results.load(tmp_path / "r")) == 1   # skipped
+    assert again.returncode == 0 and len(store.load(tmp_path / "r")) == 1   # skipped
     np.save(moved / "labels.npy", np.load(moved / "labels.npy")[::-1].copy())
     changed = run_cli(*args, f"dataset.path={moved / 'emb.npy'}",
                       f"dataset.labels={moved / 'labels.npy'}")
@@ -191,7 +191,7 @@ def test_exported_embeddings_reproduce_the_runs_own_selection(tmp_path):
         run = run_cli("run", "-m", *common, *extra, "samplers=[kcenter,loss]",
                       f"results_dir={tmp_path / name}")
         assert run.returncode == 0, run.stderr[-2000:]
-        frame = results.load(tmp_path / name).sort_values("sampler")
+        frame = store.load(tmp_path / name).sort_values("sampler")
         picks[name] = frame["selection_sha1"].tolist()
         assert (frame["time_embed"] == 0.0).all() == (name == "file")
     assert picks["model"] == picks["file"]
@@ -274,7 +274,7 @@ def test_a_uci_dataset_is_fetched_once_cached_with_its_sha256_and_read_offline(f
     meta = json.loads((cache / "meta.json").read_text())
     assert meta["sha256"] == hashlib.sha256((cache / "data.csv").read_bytes()).hexdigest()
     assert meta["targets"] == ["mpg"] and meta["ids"] == ["car"]
-    row = results.load(tmp_path / "r").iloc[0]
+    row = store.load(tmp_path / "r").iloc[0]
     assert row["dataset"] == "uci_9" and row["task"] == "regression"
     assert row["dataset.sha256"] == meta["sha256"] and row["dataset.target"] == "mpg"
     assert row["dataset.features"] == ["weight", "hp", "year"]    # the id column is not a feature

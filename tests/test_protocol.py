@@ -9,14 +9,25 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from coreset_bench import data, results, runner, samplers
+from coreset_bench.job import execute as job
+from coreset_bench import data, samplers, store
 from coreset_bench.config import CONF_DIR
+from coreset_bench.config import train_recipe
 from coreset_bench.errors import ConfigError
+from coreset_bench.models import engines
 from coreset_bench.protocols import classification as clf
 
 from test_samplers import sampler_params
 
-RECIPE = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 10}
+RECIPE = train_recipe()   # conf/config.yaml, the one home of the recipe
+
+
+def engine_for(ds, model_cfg, train_cfg):
+    """The engine a job of ``model_cfg`` gets (the one activation sequence, ``clf.start``)."""
+    engine, backend = engines.resolve("auto", "auto", model_cfg["name"])
+    cfg = {"engine": engine, "backend": backend, "model": model_cfg, "train": train_cfg,
+           "budget": 100, "warm_start_frac": 0.2}
+    return clf.start(ds, cfg)[0]
 CLASSIFICATION = samplers.names("classification")
 
 
@@ -29,7 +40,7 @@ def config(*overrides: str) -> dict:
 @pytest.fixture(scope="module")
 def digits_group():
     ds = data.load("digits")
-    engine = clf.engine_for(ds, {"name": "mlp", "hidden_units": 128}, RECIPE)
+    engine = engine_for(ds, {"name": "mlp", "hidden_units": 128}, RECIPE)
     return clf.prepare_group(ds, budget=100, seed=0, engine=engine, warm_start_frac=0.2,
                              needs={"embeddings", "probs"})
 
@@ -71,7 +82,7 @@ def test_loss_oracle_queries_only_the_centers(digits_group, monkeypatch):
 
 def test_the_warm_start_is_shared_across_samplers_and_differs_across_seeds():
     ds = data.load("digits")
-    engine = clf.engine_for(ds, {"name": "mlp"}, RECIPE)
+    engine = engine_for(ds, {"name": "mlp"}, RECIPE)
     warm = [clf.prepare_group(ds, budget=50, seed=s, engine=engine, warm_start_frac=0.2,
                               needs=set()).warm for s in (0, 0, 1)]
     np.testing.assert_array_equal(warm[0], warm[1])
@@ -89,22 +100,22 @@ def test_same_seed_twice_gives_identical_indices_and_metrics(tmp_path):
     rows = []
     for i in range(2):
         cfg = config("sampler=grad", "budget=150", "seed=4", f"results_dir={tmp_path / str(i)}")
-        rows.append(runner.execute(cfg)[0])
+        rows.append(job.execute(cfg)[0])
     a, b = rows
     assert a["status"] == b["status"] == "ok"
     assert a["run_key"] == b["run_key"]
     assert a["selection_sha1"] == b["selection_sha1"]
     assert a["accuracy"] == b["accuracy"] and a["loss"] == b["loss"]
-    np.testing.assert_array_equal(results.read_selection(tmp_path / "0", a["run_key"]),
-                                  results.read_selection(tmp_path / "1", b["run_key"]))
-    [other] = runner.execute(config("sampler=grad", "budget=150", "seed=5",
+    np.testing.assert_array_equal(store.read_selection(tmp_path / "0", a["run_key"]),
+                                  store.read_selection(tmp_path / "1", b["run_key"]))
+    [other] = job.execute(config("sampler=grad", "budget=150", "seed=5",
                                     f"results_dir={tmp_path / '0'}"))
     assert other["selection_sha1"] != a["selection_sha1"]
 
 
 def test_row_contents_and_skip_on_rerun(tmp_path):
     cfg = config("sampler=loss", "budget=100", f"results_dir={tmp_path}")
-    [row] = runner.execute(cfg)
+    [row] = job.execute(cfg)
     for column in ["dataset", "model", "sampler", "budget", "seed", "accuracy", "loss", "status",
                    "run_key", "n_inferences", "time_warm_train", "time_embed", "time_cluster",
                    "time_query", "time_score", "time_sample", "time_final_train", "time_eval",
@@ -112,10 +123,10 @@ def test_row_contents_and_skip_on_rerun(tmp_path):
         assert column in row, column
     assert row["model"] == "mlp" and row["n_inferences"] == 20 and 0 < row["accuracy"] <= 1
     assert row["time_cluster"] > 0 and row["time_query"] > 0
-    assert runner.execute(cfg) == [None]                       # ok row exists: skipped
-    [forced] = runner.execute({**cfg, "force": True})
+    assert job.execute(cfg) == [None]                       # ok row exists: skipped
+    [forced] = job.execute({**cfg, "force": True})
     assert forced is not None and forced["run_key"] == row["run_key"]
-    assert len(results.load(tmp_path)) == 1                    # replaced, not duplicated
+    assert len(store.load(tmp_path)) == 1                    # replaced, not duplicated
 
 
 def test_a_failed_run_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
@@ -125,23 +136,23 @@ def test_a_failed_run_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
         raise RuntimeError("simulated failure in final training")
 
     monkeypatch.setattr(clf, "train_and_evaluate", boom)
-    [row] = runner.execute(cfg)
+    [row] = job.execute(cfg)
     assert row["status"] == "failed" and "simulated failure" in row["error"]
     assert "Traceback" in row["traceback"]
-    stored = json.loads(results.row_path(tmp_path, row["run_key"]).read_text())
+    stored = json.loads(store.row_path(tmp_path, row["run_key"]).read_text())
     assert stored["status"] == "failed" and "accuracy" not in stored
     monkeypatch.undo()
-    [retried] = runner.execute(cfg)                             # a failed row is not "done"
+    [retried] = job.execute(cfg)                             # a failed row is not "done"
     assert retried["status"] == "ok"
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert frame["status"].tolist() == ["ok"]
 
 
 def test_classification_sampler_on_unknown_task_and_bad_params(tmp_path):
     with pytest.raises(ConfigError, match="unknown parameter"):
-        runner.execute({**config("sampler=loss", f"results_dir={tmp_path}"),
+        job.execute({**config("sampler=loss", f"results_dir={tmp_path}"),
                         "sampler": {"name": "loss", "lamda": 1}})
-    assert results.load(tmp_path).empty
+    assert store.load(tmp_path).empty
 
 
 @pytest.mark.parametrize("override,match", [
@@ -154,31 +165,31 @@ def test_classification_sampler_on_unknown_task_and_bad_params(tmp_path):
 ])
 def test_bad_recipe_and_model_fail_before_training_and_write_nothing(tmp_path, override, match):
     with pytest.raises(ConfigError, match=match):
-        runner.execute(config(override, f"results_dir={tmp_path}"))
-    assert results.load(tmp_path).empty
+        job.execute(config(override, f"results_dir={tmp_path}"))
+    assert store.load(tmp_path).empty
 
 
 def test_weighted_training_option_runs(tmp_path):
-    [row] = runner.execute(config("sampler=loss", "budget=100", "train.weighted=true",
+    [row] = job.execute(config("sampler=loss", "budget=100", "train.weighted=true",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["train.weighted"] is True
 
 
 def test_mnist_run_end_to_end(mirror, tmp_path):
-    [row] = runner.execute(config("dataset=mnist", "sampler=loss", "budget=300", "seed=0",
+    [row] = job.execute(config("dataset=mnist", "sampler=loss", "budget=300", "seed=0",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok"
     assert row["n_pool"] == 60000 and row["n_eval"] == 10000 and row["k_warm"] == 60
     assert row["n_inferences"] == 60
     assert row["accuracy"] > 0.6  # 300 labelled MNIST digits; about 0.8 expected
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert len(frame) == 1 and frame.loc[0, "dataset"] == "mnist"
 
 
 @pytest.mark.slow
 def test_cifar10_cnn_run_end_to_end(mirror, tmp_path):
     """CIFAR-10 with the paper's CNN on the train-holdout split (the mirror's test set is partial)."""
-    [row] = runner.execute(config("dataset=cifar10", "dataset.eval_split=train_holdout",
+    [row] = job.execute(config("dataset=cifar10", "dataset.eval_split=train_holdout",
                                   "sampler=loss", "budget=500", f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["model"] == "cnn"
     assert row["n_pool"] == 40000 and row["n_eval"] == 10000

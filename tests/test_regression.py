@@ -8,7 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from coreset_bench import data, results, runner, samplers
+from coreset_bench.job import execute as job
+from coreset_bench import data, samplers, store
 from coreset_bench.config import CONF_DIR
 from coreset_bench.data import gas_sensor_drift as gas
 from coreset_bench.errors import ConfigError, DataError
@@ -184,7 +185,7 @@ def test_gas_preprocess_options():
 
 @pytest.mark.parametrize("name", REGRESSION)
 def test_one_real_gas_run_per_sampler(mirror, tmp_path, name):
-    [row] = runner.execute(config("dataset=gas_sensor_drift", LOCAL_BATCHES, f"sampler={name}",
+    [row] = job.execute(config("dataset=gas_sensor_drift", LOCAL_BATCHES, f"sampler={name}",
                                 "budget=300", f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["task"] == "regression" and row["model"] == "linear"
     assert 0 < row["r2_error_train"] < 10 and 0 < row["r2_error_val"] < 100
@@ -202,27 +203,27 @@ def test_medoid_cache_is_hit_for_the_second_size_of_a_seed(tmp_path, monkeypatch
         return original(*args, **kwargs)
 
     monkeypatch.setattr(km, "fit_medoids", counting)
-    rows = [runner.execute(config("dataset=synthetic_regression", "sampler=kmedoids", f"budget={s}",
+    rows = [job.execute(config("dataset=synthetic_regression", "sampler=kmedoids", f"budget={s}",
                                   f"seed={seed}", f"results_dir={tmp_path}"))[0]
             for s, seed in ((100, 0), (200, 0), (100, 1))]
     assert len(calls) == 2                                   # seed 0 once, seed 1 once
     assert [r["prepared_cache_hit"] for r in rows] == [False, True, False]
     assert rows[1]["time_cluster"] == rows[0]["time_cluster"]  # the true cost, reported again
-    [alg2] = runner.execute(config("dataset=synthetic_regression", "sampler=kmedoids_alg2",
+    [alg2] = job.execute(config("dataset=synthetic_regression", "sampler=kmedoids_alg2",
                                  "budget=300", f"results_dir={tmp_path}"))
     assert alg2["prepared_cache_hit"] and len(calls) == 2     # same medoids as kmedoids
 
 
 def test_sizes_below_the_column_count_give_the_min_norm_solution(tmp_path):
-    [row] = runner.execute(config("dataset=synthetic_regression", "sampler=uniform", "budget=5",
+    [row] = job.execute(config("dataset=synthetic_regression", "sampler=uniform", "budget=5",
                                 f"results_dir={tmp_path}"))
     assert row["status"] == "ok" and row["min_norm_solution"] is True and row["fit_rank"] <= 5
 
 
 def test_same_seed_same_rows(tmp_path):
-    [a] = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
+    [a] = job.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
                                 f"results_dir={tmp_path / 'a'}"))
-    [b] = runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
+    [b] = job.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50",
                                 f"results_dir={tmp_path / 'b'}"))
     assert a["selection_sha1"] == b["selection_sha1"] and a["r2_error_val"] == b["r2_error_val"]
 
@@ -243,8 +244,8 @@ def test_same_seed_same_rows(tmp_path):
 ])
 def test_regression_bad_input(tmp_path, overrides, match):
     with pytest.raises(ConfigError, match=match):
-        runner.execute(config(*overrides, f"results_dir={tmp_path}"))
-    assert results.load(tmp_path).empty
+        job.execute(config(*overrides, f"results_dir={tmp_path}"))
+    assert store.load(tmp_path).empty
 
 
 def test_cli_refuses_a_classification_sampler_on_gas(tmp_path):
@@ -258,9 +259,9 @@ def test_draw_ablation_knobs_mix_in_uniform_and_drop_the_weights(tmp_path):
     """uniform_mix leaves no row at probability 0 (the medoids); weighting=none gives equal
     weights; the default run keeps its identity (the knobs are in no sampler config)."""
     base = ("dataset=synthetic_regression", "sampler=kmedoids", "budget=300")
-    [plain] = runner.execute(config(*base, f"results_dir={tmp_path / 'a'}"))
-    [mixed] = runner.execute(config(*base, "+sampler.uniform_mix=0.5", f"results_dir={tmp_path / 'b'}"))
-    [flat] = runner.execute(config(*base, "+sampler.weighting=none", f"results_dir={tmp_path / 'c'}"))
+    [plain] = job.execute(config(*base, f"results_dir={tmp_path / 'a'}"))
+    [mixed] = job.execute(config(*base, "+sampler.uniform_mix=0.5", f"results_dir={tmp_path / 'b'}"))
+    [flat] = job.execute(config(*base, "+sampler.weighting=none", f"results_dir={tmp_path / 'c'}"))
     assert plain["n_zero_probability"] > 0 and mixed["n_zero_probability"] == 0
     assert "sampler.uniform_mix" not in plain and mixed["sampler.uniform_mix"] == 0.5
     assert flat["max_weight_share"] == pytest.approx(1 / 300)
@@ -276,9 +277,9 @@ def test_draw_ablation_knobs_mix_in_uniform_and_drop_the_weights(tmp_path):
 ])
 def test_draw_ablation_bad_values(tmp_path, knob, match):
     with pytest.raises(ConfigError, match=match):
-        runner.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50", knob,
+        job.execute(config("dataset=synthetic_regression", "sampler=leverage", "budget=50", knob,
                               f"results_dir={tmp_path}"))
-    assert results.load(tmp_path).empty
+    assert store.load(tmp_path).empty
 
 
 def test_a_damaged_cache_entry_is_moved_aside_and_recomputed(tmp_path, caplog):
@@ -321,11 +322,11 @@ def test_the_mixed_draw_is_unbiased_for_the_total_over_every_row():
 
 def test_a_cell_whose_row_was_quarantined_takes_another_variant(tmp_path):
     base = ("dataset=synthetic_regression", "sampler=kmedoids", "budget=100", f"results_dir={tmp_path}")
-    [first] = runner.execute(config(*base))
+    [first] = job.execute(config(*base))
     with pytest.raises(ConfigError, match="made with other choices"):   # the cell is taken
-        runner.execute(config(*base, "+sampler.uniform_mix=0.5"))
-    path = results.row_path(tmp_path, first["run_key"])
+        job.execute(config(*base, "+sampler.uniform_mix=0.5"))
+    path = store.row_path(tmp_path, first["run_key"])
     path.write_text("{")                                              # damaged ...
-    assert results.read_row(tmp_path, first["run_key"]) is None        # ... and quarantined
-    [variant] = runner.execute(config(*base, "+sampler.uniform_mix=0.5"))
+    assert store.read_row(tmp_path, first["run_key"]) is None        # ... and quarantined
+    [variant] = job.execute(config(*base, "+sampler.uniform_mix=0.5"))
     assert variant["status"] == "ok" and variant["run_key"] != first["run_key"]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coreset_bench import report, results
+from coreset_bench import store
+from coreset_bench.report import build as report
 from coreset_bench.report import figures, paper, tables
 
 from conftest import run_cli
@@ -118,7 +119,7 @@ def test_latex_is_a_well_formed_tabular():
 
 def write_rows(results_dir, rows: pd.DataFrame) -> None:
     for row in rows.to_dict("records"):
-        results.write_row(results_dir, row)
+        store.write_row(results_dir, row)
 
 
 def test_build_writes_tables_figures_and_index(tmp_path):
@@ -169,7 +170,7 @@ def test_experiment_filter(tmp_path):
 
 
 def test_results_summary_gives_the_paired_difference_from_uniform_by_hand():
-    from coreset_bench.summary import summarise
+    from coreset_bench.report.summary import summarise
 
     rows = frame({("uniform", 100): [0.50, 0.60, 0.70, 0.80], ("loss", 100): [0.52, 0.61, 0.73, 0.80]})
     rows["time_selection"] = 0.1

@@ -6,10 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
-import yaml
 
 from coreset_bench import samplers
-from coreset_bench.config import CONF_DIR
+from coreset_bench.config import CONF_DIR, group_option
 from coreset_bench.errors import ConfigError
 from coreset_bench.samplers import Inputs, _sensitivity
 from coreset_bench.samplers.entropy import entropy
@@ -21,7 +20,7 @@ CLASSIFICATION = samplers.names("classification")
 
 
 def sampler_params(name: str) -> dict:
-    cfg = yaml.safe_load((CONF_DIR / "sampler" / f"{name}.yaml").read_text())
+    cfg = group_option("sampler", name)   # as Hydra composes it (grad.yaml starts from loss)
     cfg.pop("name")
     return cfg
 

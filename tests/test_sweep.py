@@ -13,11 +13,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from coreset_bench import results, runner
+from coreset_bench.job import execute as job
+from coreset_bench import store
 from coreset_bench.config import CONF_DIR, options
 from coreset_bench.errors import ConfigError
 from coreset_bench.protocols import classification as clf
-from coreset_bench.sweep import count_jobs
+from coreset_bench.job.sweep import count_jobs
 
 from conftest import REPO, run_cli
 
@@ -70,20 +71,20 @@ def counting_prepare_group(monkeypatch):
 def test_warm_start_is_trained_once_per_group(tmp_path, monkeypatch):
     calls = counting_prepare_group(monkeypatch)
     cfg = composed("budget=60", "samplers=[uniform,kcenter,loss,margin]", f"results_dir={tmp_path}")
-    rows = runner.execute(cfg)
+    rows = job.execute(cfg)
     assert len(calls) == 1 and calls[0] == {"embeddings", "probs", "loss_oracle"}
     assert [r["sampler"] for r in rows] == ["uniform", "kcenter", "loss", "margin"]
     assert {r["group_size"] for r in rows} == {4} and {r["status"] for r in rows} == {"ok"}
-    assert runner.execute(cfg) == [None] * 4 and len(calls) == 1  # all done: no warm start at all
+    assert job.execute(cfg) == [None] * 4 and len(calls) == 1  # all done: no warm start at all
 
 
 def test_unshared_groups_recompute_and_give_the_same_rows(tmp_path, monkeypatch):
     calls = counting_prepare_group(monkeypatch)
-    shared = runner.execute(composed("budget=60", "samplers=[kcenter,loss]",
+    shared = job.execute(composed("budget=60", "samplers=[kcenter,loss]",
                                      f"results_dir={tmp_path / 'a'}"))
-    unshared = runner.execute(composed("budget=60", "samplers=[kcenter,loss]", "share_group=false",
+    unshared = job.execute(composed("budget=60", "samplers=[kcenter,loss]", "share_group=false",
                                        f"results_dir={tmp_path / 'b'}"))
-    single = runner.execute(composed("budget=60", "sampler=loss", f"results_dir={tmp_path / 'c'}"))
+    single = job.execute(composed("budget=60", "sampler=loss", f"results_dir={tmp_path / 'c'}"))
     assert len(calls) == 1 + 2 + 1
     for a, b in zip(shared, unshared):
         assert a["run_key"] == b["run_key"] and a["selection_sha1"] == b["selection_sha1"]
@@ -93,15 +94,15 @@ def test_unshared_groups_recompute_and_give_the_same_rows(tmp_path, monkeypatch)
 
 
 def test_group_mode_resumes_only_the_missing_samplers(tmp_path, monkeypatch):
-    runner.execute(composed("budget=60", "sampler=uniform", f"results_dir={tmp_path}"))
+    job.execute(composed("budget=60", "sampler=uniform", f"results_dir={tmp_path}"))
     calls = counting_prepare_group(monkeypatch)
-    rows = runner.execute(composed("budget=60", "samplers=[uniform,margin]", f"results_dir={tmp_path}"))
+    rows = job.execute(composed("budget=60", "samplers=[uniform,margin]", f"results_dir={tmp_path}"))
     assert rows[0] is None and rows[1]["status"] == "ok"
     assert calls == [{"probs"}]  # only what the missing sampler needs
 
 
 def test_sampler_params_apply_per_sampler_in_group_mode(tmp_path):
-    rows = runner.execute(composed("budget=60", "samplers=[loss,grad]",
+    rows = job.execute(composed("budget=60", "samplers=[loss,grad]",
                                    "+sampler_params={loss: {lam: 0.0}}", f"results_dir={tmp_path}"))
     assert rows[0]["sampler.lam"] == 0.0 and rows[0]["sampler_info.lambda"] == 0.0
     assert rows[1]["sampler.lam"] == "auto"
@@ -114,16 +115,16 @@ def test_sampler_params_apply_per_sampler_in_group_mode(tmp_path):
 ])
 def test_group_bad_input(tmp_path, overrides, match):
     with pytest.raises(ConfigError, match=match):
-        runner.execute(composed(*overrides, f"results_dir={tmp_path}"))
-    assert results.load(tmp_path).empty
+        job.execute(composed(*overrides, f"results_dir={tmp_path}"))
+    assert store.load(tmp_path).empty
 
 
 def test_rows_made_with_other_choices_are_not_mixed(tmp_path):
-    runner.execute(composed("sampler=loss", "budget=60", f"results_dir={tmp_path}"))
+    job.execute(composed("sampler=loss", "budget=60", f"results_dir={tmp_path}"))
     before = sorted(p.read_bytes() for p in (tmp_path / "rows").glob("*.json"))
     with pytest.raises(ConfigError, match=r"already has a row for digits-mlp-loss-60-0 made with "
                                           r"other choices \(sampler.lam: 'auto' -> 0.5\)"):
-        runner.execute(composed("sampler=loss", "budget=60", "sampler.lam=0.5",
+        job.execute(composed("sampler=loss", "budget=60", "sampler.lam=0.5",
                                 f"results_dir={tmp_path}"))
     assert sorted(p.read_bytes() for p in (tmp_path / "rows").glob("*.json")) == before
 
@@ -199,12 +200,12 @@ def test_a_failing_run_is_recorded_and_retried_on_the_next_pass(tmp_path):
     first = subprocess.run([sys.executable, "-c", inject], cwd=REPO, capture_output=True, text=True,
                            timeout=600)
     assert first.returncode == 1 and "runs ok=2 skipped=0 failed=1" in first.stderr
-    frame = results.load(tmp_path).sort_values("seed")
+    frame = store.load(tmp_path).sort_values("seed")
     assert frame["status"].tolist() == ["ok", "failed", "ok"]
     assert "simulated failure" in frame.iloc[1]["traceback"]
     second = run_cli("run", "-m", "budget=30", "seed=0,1,2", f"results_dir={tmp_path}")
     assert second.returncode == 0 and "runs ok=1 skipped=2 failed=0" in second.stderr
-    assert set(results.load(tmp_path)["status"]) == {"ok"}
+    assert set(store.load(tmp_path)["status"]) == {"ok"}
 
 
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
@@ -212,7 +213,7 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
                   f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "runs ok=2 skipped=0 failed=0" in out.stderr
-    assert sorted(results.load(tmp_path)["seed"]) == [0, 1]
+    assert sorted(store.load(tmp_path)["seed"]) == [0, 1]
 
 
 def test_a_bad_value_in_a_sweep_stops_it_with_one_line(tmp_path):
@@ -229,7 +230,7 @@ def test_loss_and_grad_of_a_group_share_one_clustering(tmp_path, monkeypatch):
     original = _sensitivity.cluster_points
     monkeypatch.setattr(_sensitivity, "cluster_points",
                         lambda *a, **k: fits.append(1) or original(*a, **k))
-    loss, grad = runner.execute(composed("budget=80", "samplers=[loss,grad]", f"results_dir={tmp_path}"))
+    loss, grad = job.execute(composed("budget=80", "samplers=[loss,grad]", f"results_dir={tmp_path}"))
     assert len(fits) == 1
     assert loss["sampler_info.kmeans_cost"] == grad["sampler_info.kmeans_cost"]
     assert loss["time_cluster"] == grad["time_cluster"] > 0  # each row reports the real cost
@@ -242,7 +243,7 @@ def test_rows_do_not_depend_on_the_number_of_workers(tmp_path):
         out = run_cli("run", "-m", "samplers=[uniform,kcenter,loss,grad]", "budget=60", "seed=0,1",
                       f"hydra.launcher.n_jobs={n_jobs}", f"results_dir={tmp_path / str(n_jobs)}")
         assert out.returncode == 0, out.stderr[-2000:]
-        frames[n_jobs] = results.load(tmp_path / str(n_jobs)).set_index("run_key").sort_index()
+        frames[n_jobs] = store.load(tmp_path / str(n_jobs)).set_index("run_key").sort_index()
     a, b = frames[1], frames[2]
     assert list(a.index) == list(b.index) and len(a) == 8
     assert a["accuracy"].tolist() == b["accuracy"].tolist()
@@ -278,4 +279,4 @@ def test_a_damaged_row_is_rerun_by_the_sweep_and_skipped_by_results_and_report(t
     assert again.returncode == 0 and "runs ok=1 skipped=3 failed=0" in again.stderr
     assert json.loads(victim.read_text())["status"] == "ok"   # re-run, same key
     assert len(list((tmp_path / "quarantine" / "rows").iterdir())) == 1
-    assert len(results.load(tmp_path)) == 4
+    assert len(store.load(tmp_path)) == 4

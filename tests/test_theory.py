@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from coreset_bench import results
+from coreset_bench import store
 from coreset_bench.protocols.theory import ESTIMATORS, eps_for, theorem5
 
 from conftest import run_cli
@@ -56,7 +56,7 @@ def test_the_study_runs_from_the_cli_and_is_summarised(tmp_path):
                   "budget=100", "seed=0,1,2", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "runs ok=3 skipped=0 failed=0" in out.stderr
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     row = frame.iloc[0]
     assert row["study.name"] == "thm5" and row["sampler"] == "loss" and "accuracy" not in frame
     assert row["thm5.s"] == [50, 200] and row["thm5.n_queries"] == 20 and row["n_inferences"] == 20

@@ -39,7 +39,7 @@ def folder(uci_id: int) -> Path:
 
 def _fetch(uci_id: int, where: Path) -> dict[str, Any]:
     """Fetch with ucimlrepo and write the cache (table first, then meta.json, both atomic)."""
-    from ..results import atomic_write_bytes
+    from ..store import atomic_write_bytes
 
     if not downloads_enabled():
         raise DataError(f"dataset=uci dataset.id={uci_id} is not cached under {where} and "

@@ -31,9 +31,10 @@ import numpy as np
 from .. import models
 from ..data import Dataset
 from ..models.engines import FitSpec
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from ..samplers import Inputs, SamplerSpec, Selection
 from ..seeding import int_seed_for, rng_for
+from . import Job, Outcome
 from ._params import split_params
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,6 @@ class Group:
     probs: np.ndarray | None = None       # (n_candidates, C)
     timings: dict[str, float] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work samplers of the group share (clustering)
-
-
-def engine_for(ds: Dataset, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], *,
-               engine: str = "auto", backend: str = "auto"):
-    """The training engine for ``model_cfg`` on ``ds`` (``auto``: the model family's default)."""
-    from ..models import engines
-
-    engine, backend = engines.resolve(engine, backend, model_cfg["name"])
-    return engines.get(engine, backend, model_cfg, ds.x_pool.shape[1:], ds.num_classes, train_cfg)
 
 
 def prepare_group(ds: Dataset, *, budget: int, seed: int, engine: Any,
@@ -235,3 +227,119 @@ def selection_columns(group: Group, spec: SamplerSpec, sel: Selection) -> dict[s
     out.update({f"sampler_info.{k}": v for k, v in sel.info.items()})
     return out
 
+
+
+def start(ds: Dataset, cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The one activation sequence of a classification job (``cfg``: a planned run's config,
+    engine and backend resolved): activate the backend, check the job (``validate``), build the
+    engine. Returns (engine, the job's row columns)."""
+    from ..models import backend as framework, engines
+
+    framework.activate(cfg["backend"])
+    extras = validate(ds, cfg["budget"], model_cfg=cfg["model"], train_cfg=cfg["train"],
+                      warm_start_frac=cfg["warm_start_frac"])
+    engine = engines.get(cfg["engine"], cfg["backend"], cfg["model"], ds.x_pool.shape[1:],
+                         ds.num_classes, cfg["train"])
+    return engine, extras
+
+
+class Classification:
+    """Steps 1-5 above for a job's samplers, sharing one group (``share_group``)."""
+
+    unused_keys: tuple[str, ...] = ()
+
+    def identity(self, ident: dict[str, Any]) -> dict[str, Any]:
+        train = ident.get("train")
+        if isinstance(train, Mapping) and train.get("weighted"):
+            # weighted runs are keyed by how the importance weights are computed: the i.i.d.
+            # weights 1 / (s p) of earlier versions were biased without replacement (issue 12)
+            from ..samplers._sensitivity import DRAW_SCHEME
+
+            ident = {**ident, "train": {**train, "weight_scheme": DRAW_SCHEME}}
+        return ident
+
+    def prepare(self, cfg: dict, task: str, dataset: str, samplers: list[str]) -> dict:
+        from ..models.engines import resolve as resolve_engine   # resolved before keying
+
+        engine, backend = resolve_engine(str(cfg.get("engine", "auto")),
+                                         str(cfg.get("backend", "auto")), cfg["model"]["name"])
+        return {**cfg, "engine": engine, "backend": backend}
+
+    def validate(self, job: Job, todo: list) -> dict[str, Any]:
+        job.state["engine"], extras = start(job.ds, job.cfg)
+        for p in todo:
+            check_params(p.spec, job.budget, job.budget - extras["k_warm"], p.params)
+        return extras
+
+    def run(self, job: Job, todo: list):
+        share = job.cfg.get("share_group", True)
+        for batch in ([todo] if share else [[p] for p in todo]):
+            needs = set().union(*(p.spec.needs for p in batch))
+            t0 = time.perf_counter()
+            try:
+                group = prepare_group(job.ds, budget=job.budget, seed=job.seed,
+                                      engine=job.state["engine"],
+                                      warm_start_frac=job.cfg["warm_start_frac"], needs=needs)
+                group_error = None
+            except UserError:
+                raise
+            except Exception as exc:  # every run of the group fails with the same cause
+                group, group_error = None, exc
+            extras = {"group_size": len(batch), "time_group": time.perf_counter() - t0}
+            yield from _run_batch(batch, group, group_error, extras, job.cfg["train"])
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        return f"accuracy={row['accuracy']:.4f}"
+
+
+def _run_batch(batch: list, group: Group | None, group_error: Exception | None,
+               extras: dict[str, Any], train_cfg: Mapping[str, Any]):
+    """Steps 4-5 for the samplers of one group: every sampler selects, then the engine trains
+    and evaluates all their final models in one call. A sampler that fails gets a failed row
+    and the others go on; a failure of the shared training fails the rows it would have made."""
+    done: dict[str, Any] = {}    # run_key -> (columns, chosen, seconds) or the exception
+    if group_error is not None:
+        err = RuntimeError(f"preparing the group (warm start, embeddings) failed: "
+                           f"{type(group_error).__name__}: {group_error}")
+        err.__cause__ = group_error
+        done = {p.key: err for p in batch}
+    selections = {}
+    for p in batch:
+        if p.key in done:
+            continue
+        t0 = time.perf_counter()
+        try:
+            sel = select(group, p.spec, p.params)
+            selections[p.key] = sel
+            done[p.key] = (selection_columns(group, p.spec, sel),
+                           np.sort(np.concatenate([group.warm, sel.indices])),
+                           time.perf_counter() - t0)
+        except UserError:
+            raise
+        except Exception as exc:
+            done[p.key] = exc
+    if selections:
+        t0 = time.perf_counter()
+        try:
+            outs = train_and_evaluate(group, list(selections.values()), train_cfg=train_cfg)
+        except UserError:
+            raise
+        except Exception as exc:
+            outs = [exc] * len(selections)
+        share = (time.perf_counter() - t0) / len(selections)
+        for key, out in zip(selections, outs):
+            if isinstance(out, Exception):
+                done[key] = out
+            else:
+                cols, chosen, seconds = done[key]
+                done[key] = ({**cols, **out}, chosen, seconds + share)
+    for p in batch:
+        result = done[p.key]
+        seconds = 0.0 if isinstance(result, Exception) else result[2]
+
+        def work(result=result):
+            if isinstance(result, Exception):
+                raise result
+            return result[0], result[1]
+
+        yield Outcome(p, work, extras, started=time.perf_counter() - seconds)

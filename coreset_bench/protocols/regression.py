@@ -28,12 +28,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .. import store
 from ..data import Dataset
 from ..errors import ConfigError
-from .. import results
-from ..results import atomic_write_bytes
 from ..samplers import SamplerSpec
 from ..seeding import rng_for
+from . import Job, Outcome
 from ._params import split_params
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class PreparedCache:
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 # damaged entry (e.g. truncated by a full disk): moved aside, recomputed
                 try:
-                    dest = results.quarantine(self.root.parent.parent, path)
+                    dest = store.quarantine(self.root.parent.parent, path)
                     log.warning("damaged cache entry %s: %s; moved to %s, recomputing", path,
                                 f"{type(exc).__name__}: {exc}", dest)
                 except FileNotFoundError:
@@ -111,7 +111,7 @@ class PreparedCache:
         if path is not None:
             buf = io.BytesIO()
             np.savez(buf, __seconds__=seconds, **state)
-            atomic_write_bytes(path, buf.getvalue())
+            store.atomic_write_bytes(path, buf.getvalue())
         return state, seconds, False
 
 
@@ -240,3 +240,27 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
                                                                     "sample")))
     out.update({f"sampler_info.{k}": v for k, v in dist.info.items()})
     return out, idx
+
+
+class Regression:
+    """Steps 1-5 above, one run after the other (the clustering cached across sizes)."""
+
+    unused_keys = UNUSED_KEYS
+
+    def identity(self, ident: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in ident.items() if k not in UNUSED_KEYS}
+
+    def prepare(self, cfg: dict, task: str, dataset: str, samplers: list[str]) -> dict:
+        return cfg
+
+    def validate(self, job: Job, todo: list) -> dict[str, Any]:
+        return [validate(p.spec, job.ds, job.budget, p.params) for p in todo][0]
+
+    def run(self, job: Job, todo: list):
+        for p in todo:
+            yield Outcome(p, lambda p=p: run(
+                job.ds, p.spec, p.params, budget=job.budget, seed=job.seed,
+                dataset_id=p.ident["dataset"], cache=cache_for(job.results_dir)))
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        return f"r2_error_train={row['r2_error_train']:.4f} r2_error_val={row['r2_error_val']:.4f}"

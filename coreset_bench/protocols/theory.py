@@ -40,6 +40,8 @@ from ..samplers._base import nearest
 from ..samplers._sensitivity import (DRAW_SCHEME, cluster_points, draw_proportional, extrapolate,
                                      n_clusters_for)
 from ..seeding import int_seed_for, rng_for
+from . import Job
+from .classification import Classification, Outcome, prepare_group
 
 STUDIES = ("thm5",)
 ESTIMATORS = ("iid", "wor", "uniform")
@@ -137,8 +139,8 @@ def run(group, params: Mapping[str, Any], study: Mapping[str, Any]) -> tuple[dic
     group_seed = int_seed_for(group.seed, "group_clustering", group.budget)
     out, centers = theorem5(
         group.embeddings[cand], losses,
-        n_clusters=n_clusters_for(group.budget, params.get("cluster_frac", 0.2)),
-        s_grid=s_grid, seed=group.seed, budget=group.budget, lam=params.get("lam", "auto"),
+        n_clusters=n_clusters_for(group.budget, params["cluster_frac"]),
+        s_grid=s_grid, seed=group.seed, budget=group.budget, lam=params["lam"],
         lam_scale=params.get("lam_scale") or 1.0,
         cluster_rng=np.random.default_rng([group_seed, 1]), kmeans_opts=kmeans_opts)
     out.update({"thm5.time_true_losses": t_losses, "time_warm_train": group.timings["warm_train"],
@@ -146,3 +148,28 @@ def run(group, params: Mapping[str, Any], study: Mapping[str, Any]) -> tuple[dic
                 "time_selection": group.timings["embed"] + out["thm5.time_cluster"],
                 "n_inferences": int(len(centers))})
     return out, np.sort(np.concatenate([group.warm, cand[centers]]))
+
+
+class Theorem5(Classification):
+    """``study=thm5``: the warm start and the loss sampler's clustering as in Algorithm 1, then
+    the Theorem 5 check instead of a final training (``run`` above)."""
+
+    def prepare(self, cfg: dict, task: str, dataset: str, samplers: list[str]) -> dict:
+        for sampler in samplers:
+            check(cfg["study"], task, dataset, sampler)
+        return super().prepare(cfg, task, dataset, samplers)
+
+    def run(self, job: Job, todo: list):
+        def study(p):   # inside the row's work: a failure is a failed row, not a crash
+            group = prepare_group(job.ds, budget=job.budget, seed=job.seed,
+                                  engine=job.state["engine"],
+                                  warm_start_frac=job.cfg["warm_start_frac"], needs={"embeddings"})
+            return run(group, p.params, job.cfg["study"])
+
+        for p in todo:
+            yield Outcome(p, lambda p=p: study(p))
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        return "thm5 |error| at s=" + ", ".join(
+            f"{s}: iid {abs(a):.4f} wor {abs(b):.4f} uniform {abs(c):.4f}" for s, a, b, c in
+            zip(row["thm5.s"], row["thm5.err_iid"], row["thm5.err_wor"], row["thm5.err_uniform"]))

@@ -12,7 +12,7 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..paper_values import PAPER_TABLE1_RATIOS  # noqa: E402
+from .paper_values import PAPER_TABLE1_RATIOS  # noqa: E402
 from .tables import STAGES  # noqa: E402
 
 LABELS = {"uniform": "uniform", "kcenter": "[SS18] k-center", "loss": "loss (Alg. 1)",

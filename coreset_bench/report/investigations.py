@@ -15,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-from .. import results
+from .. import stats, store
 from . import paper, tables
 
 METRICS = ("r2_error_val", "r2_error_train")
@@ -50,18 +49,6 @@ def regression_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd
     return pd.DataFrame(out)
 
 
-def _paired_by_seed(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float, int]:
-    """Mean accuracy of ``a`` and of ``b`` matched by seed: (mean of a - b, Wilcoxon p, pairs);
-    (nan, nan, n) below paper.MIN_PAIRS pairs."""
-    both = (a.set_index("seed")["accuracy"].to_frame("a")
-            .join(b.set_index("seed")["accuracy"].to_frame("b"), how="inner"))
-    if len(both) < paper.MIN_PAIRS:
-        return float("nan"), float("nan"), len(both)
-    diff = both["a"] - both["b"]
-    p = 1.0 if (diff == 0).all() else float(stats.wilcoxon(diff).pvalue)
-    return float(diff.mean()), p, len(both)
-
-
 def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     """One line per (sampler, budget): mean accuracy, paired against uniform in the ablation
     and against the unchanged method in the main rows (same dataset, budget and seeds)."""
@@ -78,8 +65,9 @@ def classification_ablation(name: str, rows: pd.DataFrame, base: pd.DataFrame) -
                          & (base["sampler"] == sampler) & (base["budget"] == budget)
                          & base["seed"].isin(set(cell["seed"]))]
         line["unchanged"] = float(unchanged["accuracy"].mean()) if len(unchanged) else float("nan")
-        diff, p, n = _paired_by_seed(cell, unchanged)
-        line["vs_unchanged"] = "—" if n < paper.MIN_PAIRS else f"{diff:+.4f} (p={p:.2g}, n={n})"
+        u = stats.paired_by_seed(cell, unchanged, "accuracy")
+        line["vs_unchanged"] = ("—" if not u.tested
+                                else f"{u.mean_diff:+.4f} (p={u.p_value:.2g}, n={u.n})")
         r = paper.paired(rows, "accuracy", sampler, "loss", dataset=dataset, budget=budget)
         line["vs_loss"] = ("—" if sampler == "loss" or r is None
                            else f"{r.mean_diff:+.4f} (p={r.p_value:.2g})")
@@ -123,8 +111,9 @@ def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                         p_vs_loss=nan if r is None else r.p_value)
             one = runs[(runs["rounds"] == 1) & (runs["dataset"] == dataset)
                        & (runs["budget"] == budget)]
-            diff, p, _ = _paired_by_seed(cell, one) if rounds != 1 else (nan, nan, 0)
-            line.update(vs_r1=diff, p_vs_r1=p)
+            r1 = stats.paired_by_seed(cell, one, "accuracy") if rounds != 1 else None
+            line.update(vs_r1=nan if r1 is None or not r1.tested else r1.mean_diff,
+                        p_vs_r1=nan if r1 is None else r1.p_value)
             line["labels_clustering"] = int(round(cell["n_inferences"].mean()))   # k'' per run
             if "sampler_info.forward_passes" in cell:
                 line["forward_passes"] = int(round(cell["sampler_info.forward_passes"].mean()))
@@ -137,7 +126,7 @@ def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def _alg3_summary(table: pd.DataFrame) -> list[str]:
     """Computed from the table: does any r > 1 beat r = 1 or Algorithm 1 (paired p < ALPHA)?"""
     out = ["", "Computed from the table (paired Wilcoxon, alpha "
-               f"{paper.ALPHA}):", ""]
+               f"{stats.ALPHA}):", ""]
     for (dataset, budget), cell in table.groupby(["dataset", "budget"]):
         parts = []
         for line in cell.to_dict("records"):
@@ -145,7 +134,7 @@ def _alg3_summary(table: pd.DataFrame) -> list[str]:
                 diff, p = line[col], line[f"p_{col}"]
                 if pd.isna(diff):
                     continue
-                verdict = (("better than" if diff > 0 else "worse than") if p < paper.ALPHA
+                verdict = (("better than" if diff > 0 else "worse than") if p < stats.ALPHA
                            else "no different from")
                 parts.append(f"r = {line['rounds']} {verdict} {ref} ({diff:+.4f}, p={p:.2g})")
         out.append(f"- {dataset}, k = {budget}: " + "; ".join(parts))
@@ -167,7 +156,7 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
     abl_root = root / "ablations"
     frames, clf_frames, alg3_dirs = [], [], {}
     for d in sorted(p for p in abl_root.iterdir() if p.is_dir()) if abl_root.is_dir() else []:
-        rows = results.load(d)
+        rows = store.load(d)
         if rows.empty or "task" not in rows:
             continue
         if (rows["sampler"] == "alg3").any():
@@ -215,7 +204,7 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
                   "Each ablation (`conf/experiment/abl_gas_*.yaml`, rows in "
                   f"`{abl_root.as_posix()}/<name>/`) changes one thing. Medians of 1 - R^2 over "
                   "seeds; `vs_uniform`: paired Wilcoxon against uniform in the same ablation "
-                  f"(alpha {paper.ALPHA}); `unchanged`: the method's median in the Figure 1 rows "
+                  f"(alpha {stats.ALPHA}); `unchanged`: the method's median in the Figure 1 rows "
                   f"on the same seeds ([csv]({link(paths[1])})).\n",
                   tables.to_markdown(abl), *bullets]
     return lines

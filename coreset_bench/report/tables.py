@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..intervals import ci95  # noqa: F401  (re-exported: tables.ci95)
+from ..stats import ci95  # noqa: F401  (re-exported: tables.ci95)
 
 KEYS = ["dataset", "sampler", "budget"]
 METRICS = {"classification": ["accuracy"], "regression": ["r2_error_train", "r2_error_val"]}

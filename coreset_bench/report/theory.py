@@ -4,15 +4,12 @@ relative error of each estimator of the total loss against the sample size s, pa
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .. import results
-from ..intervals import ci95
+from .. import store
+from ..stats import ALPHA, MIN_PAIRS, paired, smallest_p
 from ..protocols.theory import ESTIMATORS
 from . import tables
 
@@ -25,7 +22,7 @@ def load(results_dir: str | Path) -> pd.DataFrame:
     itself when it holds them)."""
     root = Path(results_dir)
     dirs = [root] + sorted(p for p in (root / "theory").glob("thm5_*") if p.is_dir())
-    frames = [f for f in (results.load(d) for d in dirs) if not f.empty and "thm5.s" in f]
+    frames = [f for f in (store.load(d) for d in dirs) if not f.empty and "thm5.s" in f]
     if not frames:
         return pd.DataFrame()
     rows = pd.concat(frames, ignore_index=True)
@@ -43,14 +40,6 @@ def long(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean of a - b with its 95% interval and the Wilcoxon p value."""
-    d = a - b
-    low, high = ci95(pd.Series(d))
-    p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue) if len(d) >= 2 else math.nan
-    return float(d.mean()), low, high, p
-
-
 def table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, budget, s): mean |relative error| of each estimator, the bound, the mean
     signed error of each (its bias; 0 for an unbiased estimator), and the paired comparison of
@@ -65,9 +54,9 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
         for e in ESTIMATORS:
             line[f"bias_{e}"] = float(g[e].mean())
         for e in ("iid", "wor"):
-            diff, low, high, p = _paired(g[e].abs().to_numpy(), g["uniform"].abs().to_numpy())
-            line.update({f"{e}_minus_uniform": diff, f"{e}_minus_uniform_low": low,
-                         f"{e}_minus_uniform_high": high, f"p_{e}_vs_uniform": p,
+            r = paired(g[e].abs().to_numpy(), g["uniform"].abs().to_numpy())  # one row: one pair
+            line.update({f"{e}_minus_uniform": r.mean_diff, f"{e}_minus_uniform_low": r.ci_low,
+                         f"{e}_minus_uniform_high": r.ci_high, f"p_{e}_vs_uniform": r.p_value,
                          f"{e}_beats_uniform": float((g[e].abs() < g["uniform"].abs()).mean())})
         out.append(line)
     return pd.DataFrame(out)
@@ -90,7 +79,7 @@ def terms(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def summary(tab: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+def summary(tab: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
     """Computed from ``table``: per (dataset, budget), the sample sizes at which each
     sensitivity estimator is more / less accurate than uniform (paired Wilcoxon p < alpha) and
     how often Algorithm 1's i.i.d. error stayed within the bound."""
@@ -108,8 +97,9 @@ def summary(tab: pd.DataFrame, alpha: float = 0.05) -> list[str]:
         parts.append(f"the i.i.d. error within the bound in {within.min():.0%}-{within.max():.0%} "
                      "of seeds per s")
         lo, hi = int(g["seeds"].min()), int(g["seeds"].max())
-        few = (" (the two-sided signed-rank test cannot reach p < 0.05 with fewer than 6 seeds)"
-               if hi < 6 else "")
+        few = (f" (no p value below {MIN_PAIRS} paired seeds; the two-sided signed-rank test "
+               f"cannot reach p < {alpha} on {hi} seeds: its smallest p is {smallest_p(hi):.3g})"
+               if smallest_p(hi) >= alpha else "")
         out.append(f"- {dataset}, k = {budget} ({lo if lo == hi else f'{lo}-{hi}'} seeds): "
                    + "; ".join(parts) + few)
     return out + [""]
@@ -164,7 +154,8 @@ def section(results_dir: str | Path, write_table, link, fdir: Path) -> list[str]
         "more labelled points than s) and uniform (weights n/s). Both sensitivity variants pay "
         "k'' label queries for the clustering on top of s. `*_minus_uniform`: mean "
         "paired difference of |error| from uniform's on the same seeds (negative: more "
-        "accurate), Wilcoxon p; `*_beats_uniform`: share of seeds where it is; `bias_*`: mean "
+        f"accurate), Wilcoxon p (from {MIN_PAIRS} seeds); `*_beats_uniform`: share of seeds "
+        "where it is; `bias_*`: mean "
         f"signed error ([csv]({link(t_paths[1])})).\n",
         tables.to_markdown(brief), *summary(tab), f"![thm5]({link(png)})\n",
         "The bound's terms (medians over seeds): the total loss, lambda, the clustering cost "

@@ -85,7 +85,7 @@ def lloyd(x: np.ndarray, centers: np.ndarray, *, iters: int) -> tuple[np.ndarray
     return km.cluster_centers_, float(km.inertia_), int(km.n_iter_)
 
 
-def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, iters: int = 20,
+def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, iters: int,
            n_local_trials: int | None = None) -> tuple[np.ndarray, float, int]:
     """k-means++ seeding then Lloyd: (centers, inertia, Lloyd iterations)."""
     x = np.ascontiguousarray(x, dtype=np.float32)

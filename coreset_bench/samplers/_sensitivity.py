@@ -140,16 +140,33 @@ def draw_proportional(scores: np.ndarray, n: int, rng: np.random.Generator
 
 
 KMEANS = ("fast", "sklearn")
+# Algorithm 1's k-means knobs: their defaults live in conf/sampler/loss.yaml (grad.yaml starts
+# from it); a function here given None for one takes that value (``kmeans_knobs``).
+KMEANS_KNOBS = ("kmeans", "kmeans_n_init", "kmeans_max_iter", "lloyd_iters", "kmeans_trials")
+_KNOB_DEFAULTS: dict = {}
+
+
+def kmeans_knobs(**given) -> dict:
+    """The k-means knobs: each one given (not None), else the config's default."""
+    if not _KNOB_DEFAULTS:
+        from ..config import group_option
+
+        loss = group_option("sampler", "loss")
+        _KNOB_DEFAULTS.update({k: loss[k] for k in KMEANS_KNOBS})
+    return {k: _KNOB_DEFAULTS[k] if given.get(k) is None else given[k] for k in KMEANS_KNOBS}
 
 
 def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
-                   kmeans: str = "fast", kmeans_n_init: int | str = "auto",
-                   kmeans_max_iter: int = 300, lloyd_iters: int = 20,
-                   kmeans_trials: int = 0, kmeans_sample: int | None = None
+                   kmeans: str | None = None, kmeans_n_init: int | str | None = None,
+                   kmeans_max_iter: int | None = None, lloyd_iters: int | None = None,
+                   kmeans_trials: int | None = None, kmeans_sample: int | None = None
                    ) -> tuple[np.ndarray, dict]:
     """Step 1: k-means on ``x`` (or on ``kmeans_sample`` of its rows drawn uniformly), each
     center snapped to a distinct row of ``x`` (indices into ``x``); also returns what the
     clustering reports (iterations, inertia on the data it was fitted on)."""
+    knobs = kmeans_knobs(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
+                         lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials)
+    kmeans, kmeans_n_init, kmeans_max_iter, lloyd_iters, kmeans_trials = knobs.values()
     fit_on, info = x, {}
     if kmeans_sample is not None and kmeans_sample < len(x):
         rows = np.sort(rng.choice(len(x), size=max(int(kmeans_sample), n_clusters), replace=False))
@@ -185,9 +202,9 @@ def extrapolate(x: np.ndarray, centers: np.ndarray, losses: np.ndarray, lam: flo
 
 def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: int,
                          oracle: Callable[[np.ndarray], np.ndarray], lam: float | str = "auto",
-                         rng: np.random.Generator, kmeans: str = "fast",
-                         kmeans_n_init: int | str = "auto", kmeans_max_iter: int = 300,
-                         lloyd_iters: int = 20, kmeans_trials: int = 0,
+                         rng: np.random.Generator, kmeans: str | None = None,
+                         kmeans_n_init: int | str | None = None, kmeans_max_iter: int | None = None,
+                         lloyd_iters: int | None = None, kmeans_trials: int | None = None,
                          kmeans_sample: int | None = None, lam_scale: float | None = None,
                          cluster_rng: np.random.Generator | None = None,
                          memo: dict | None = None) -> Selection:
@@ -216,8 +233,8 @@ def sensitivity_sampling(embeddings: np.ndarray, n_select: int, *, n_clusters: i
     if not 1 <= n_clusters <= n_select:
         raise ConfigError(f"n_clusters={n_clusters} must be between 1 and n_select={n_select}")
     timings = {}
-    opts = dict(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
-                lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials)
+    opts = kmeans_knobs(kmeans=kmeans, kmeans_n_init=kmeans_n_init, kmeans_max_iter=kmeans_max_iter,
+                        lloyd_iters=lloyd_iters, kmeans_trials=kmeans_trials)
     if kmeans_sample is not None:   # absent otherwise: the memo keys of default runs unchanged
         opts["kmeans_sample"] = kmeans_sample
     key = ("kmeans", n_clusters, *map(str, opts.values()))
@@ -259,11 +276,14 @@ def n_clusters_for(budget: int, cluster_frac: float) -> int:
 
 
 def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: float | str = "auto",
-             kmeans: str = "fast", lloyd_iters: int = 20, kmeans_trials: int = 0,
-             kmeans_max_iter: int = 300, kmeans_sample: int | None = None,
+             kmeans: str | None = None, lloyd_iters: int | None = None, kmeans_trials: int | None = None,
+             kmeans_max_iter: int | None = None, kmeans_sample: int | None = None,
              lam_scale: float | None = None, **_: object) -> None:
     """Reject, before any training, budgets for which Algorithm 1 has no valid k'' and bad
     k-means options."""
+    kmeans, _, kmeans_max_iter, lloyd_iters, kmeans_trials = kmeans_knobs(
+        kmeans=kmeans, kmeans_max_iter=kmeans_max_iter, lloyd_iters=lloyd_iters,
+        kmeans_trials=kmeans_trials).values()
     if kmeans not in KMEANS:
         raise ConfigError(f"sampler.kmeans={kmeans!r} is not valid; valid choices: {', '.join(KMEANS)}")
     for key, value, low in (("kmeans_trials", kmeans_trials, 0), ("lloyd_iters", lloyd_iters, 1),
@@ -292,8 +312,8 @@ def validate(budget: int, n_select: int, *, cluster_frac: float = 0.2, lam: floa
 
 
 def select(inputs, n_select: int, rng: np.random.Generator, *, cluster_frac: float = 0.2,
-           lam: float | str = "auto", kmeans: str = "fast", kmeans_n_init: int | str = "auto",
-           kmeans_max_iter: int = 300, lloyd_iters: int = 20, kmeans_trials: int = 0,
+           lam: float | str = "auto", kmeans: str | None = None, kmeans_n_init: int | str | None = None,
+           kmeans_max_iter: int | None = None, lloyd_iters: int | None = None, kmeans_trials: int | None = None,
            kmeans_sample: int | None = None, lam_scale: float | None = None) -> Selection:
     """Adapter from the protocol's ``Inputs`` (embeddings + oracle) to Algorithm 1; the
     clustering is seeded by the group, so ``loss`` and ``grad`` of a group share it."""

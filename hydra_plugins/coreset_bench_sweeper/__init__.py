@@ -5,7 +5,7 @@ Hydra's basic sweeper (grid expansion from ``hydra.sweeper.params`` and the comm
 a progress bar and a failure tally. Jobs go to the configured Hydra launcher (in-process,
 joblib, submitit ...) in batches, so the bar moves and the tally grows whichever launcher runs
 them: ``batch_size_per_worker`` jobs per parallel worker per batch. Each job returns
-``{"ok", "skipped", "failed"}`` (see ``coreset_bench.app.main``); a job that reports bad
+``{"ok", "skipped", "failed"}`` (see ``coreset_bench.job.app.main``); a job that reports bad
 input (or a result file that cannot be written) stops the sweep after its batch. Cluster
 launchers (submitit_slurm) get every job in one batch, since batches would serialise the queue.
 
@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from coreset_bench.errors import StoreError
-from coreset_bench.sweep import SUMMARY, reset_summary
+from coreset_bench.job.sweep import SUMMARY, reset_summary
 
 log = logging.getLogger(__name__)
 

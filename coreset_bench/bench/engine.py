@@ -21,7 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-RECIPE = {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 10}
+from ..config import defaults, group_option
+
+def recipe() -> dict[str, Any]:
+    """The training recipe of every job (conf/config.yaml, its one home)."""
+    from ..config import train_recipe
+
+    return train_recipe()
 
 
 def _subsets(n_pool: int, k: int, n: int, seed: int) -> list[np.ndarray]:
@@ -30,7 +36,7 @@ def _subsets(n_pool: int, k: int, n: int, seed: int) -> list[np.ndarray]:
 
 
 def _train_time(engine, ds, k: int, n_models: int, together: bool) -> tuple[float, list[float]]:
-    from .models.engines import FitSpec
+    from ..models.engines import FitSpec
 
     specs = [FitSpec(r, 1000 + i, 2000 + i) for i, r in enumerate(_subsets(ds.n_pool, k, n_models, 7))]
     t0 = time.perf_counter()
@@ -43,7 +49,7 @@ def _train_time(engine, ds, k: int, n_models: int, together: bool) -> tuple[floa
 
 
 def training(ds, model_cfg: dict, k: int, recipe: dict, n_list=(1, 4, 8), echo=print) -> list[dict]:
-    from .models import engines
+    from ..models import engines
 
     rows = []
     ref = engines.get("keras_fit", "tensorflow", model_cfg, ds.x_pool.shape[1:], ds.num_classes, recipe)
@@ -68,13 +74,13 @@ def training(ds, model_cfg: dict, k: int, recipe: dict, n_list=(1, 4, 8), echo=p
 
 def warm_embeddings(ds, budget: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(candidate embeddings, warm-start embeddings) as a real run of ``budget`` makes them."""
-    from .models import engines
-    from .protocols.classification import prepare_group
+    from ..models import engines
+    from ..protocols.classification import prepare_group
 
-    eng = engines.get("vmap", "jax", {"name": "mlp", "hidden_units": 128}, ds.x_pool.shape[1:],
-                      ds.num_classes, RECIPE)
-    g = prepare_group(ds, budget=budget, seed=seed, engine=eng, warm_start_frac=0.2,
-                      needs={"embeddings"})
+    eng = engines.get("vmap", "jax", group_option("model", "mlp"), ds.x_pool.shape[1:],
+                      ds.num_classes, recipe())
+    g = prepare_group(ds, budget=budget, seed=seed, engine=eng,
+                      warm_start_frac=defaults("warm_start_frac"), needs={"embeddings"})
     return g.embeddings[g.candidates], g.embeddings[g.warm]
 
 
@@ -87,8 +93,10 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def kmeans(x: np.ndarray, n_clusters: int, seeds: int, echo=print, **fast) -> list[dict]:
     from sklearn.cluster import KMeans
 
-    from .samplers import _kmeans
+    from ..samplers import _kmeans
+    from ..samplers._sensitivity import kmeans_knobs
 
+    fast = {"iters": kmeans_knobs()["lloyd_iters"], **fast}   # the sampler's default cap
     _kmeans.kmeans(x[:2000], 8, np.random.default_rng(0), **fast)  # numba compile (cached)
     rows = []
     for s in range(seeds):
@@ -105,7 +113,7 @@ def kmeans(x: np.ndarray, n_clusters: int, seeds: int, echo=print, **fast) -> li
 
 
 def kcenter(x: np.ndarray, init: np.ndarray, n_select: int, echo=print) -> dict:
-    from .samplers.kcenter import kcenter_greedy, kcenter_greedy_reference
+    from ..samplers.kcenter import kcenter_greedy, kcenter_greedy_reference
 
     kcenter_greedy(x[:500], 5, initial_centers=init[:3], rng=None)  # numba compile (cached)
     x32 = np.ascontiguousarray(x, np.float32)
@@ -142,8 +150,8 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
         cnn: bool = False, echo=print) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from . import data
-    from .models import backend
+    from .. import data
+    from ..models import backend
 
     threadpool_limits(1)
     backend.quiet_environment()
@@ -151,16 +159,14 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     mnist = data.load("mnist")
     echo(f"[1] training, MNIST MLP 784-128-10, k={k_train}, Adam, batch 32, 10 epochs "
          f"(1 thread, compile excluded)")
-    out["train_mlp"] = training(mnist, {"name": "mlp", "hidden_units": 128}, k_train, RECIPE,
+    out["train_mlp"] = training(mnist, group_option("model", "mlp"), k_train, recipe(),
                                 echo=echo)
     if cnn:
         cifar = data.load("cifar10", eval_split="train_holdout", max_eval=2000)
-        recipe = {**RECIPE, "epochs": 2}
         echo("[1b] training, CIFAR-10 CNN, k=500, 2 epochs (JAX convolutions are slow on CPU)")
-        out["train_cnn"] = training(cifar, {"name": "cnn", "conv_filters": [32, 64, 64],
-                                            "kernel_size": 3, "dense_units": [128, 64]},
-                                    500, recipe, n_list=(1, 4), echo=echo)
-    k2 = int(round(0.2 * k_cluster))
+        out["train_cnn"] = training(cifar, group_option("model", "cnn"), 500,
+                                    {**recipe(), "epochs": 2}, n_list=(1, 4), echo=echo)
+    k2 = int(round(group_option("sampler", "loss")["cluster_frac"] * k_cluster))
     x, _ = warm_embeddings(mnist, k_cluster)
     echo(f"[2] k-means, k''={k2} on {len(x)} real MNIST warm-start embeddings (budget "
          f"{k_cluster}): fast (k-means++ + 20 Lloyd iterations) vs scikit-learn KMeans defaults")

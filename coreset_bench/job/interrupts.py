@@ -3,8 +3,9 @@
 Python raises KeyboardInterrupt (and our handlers raise ``Terminated``) in whatever code runs when
 the signal arrives. When that is a garbage-collector callback (JAX registers one), the exception
 is printed as "Exception ignored in ..." and swallowed, and a sweep would go on as if nothing had
-happened. So the handlers also record the signal, and the runner calls ``check()`` before each run
-(and ``cmd_run`` after the sweep): a swallowed interrupt stops the sweep at the next run instead.
+happened. So the handlers also record the signal, and the job layer (``job.execute.finish``)
+calls ``check()`` before each run (and ``cmd_run`` after the sweep): a swallowed interrupt stops
+the sweep at the next run instead.
 """
 
 from __future__ import annotations

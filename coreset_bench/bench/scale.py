@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from ..config import defaults
+
 N_CLUSTERS = 100
 
 
@@ -65,7 +67,7 @@ def _reset_peak() -> None:
 
 def _child(n: int, d: int, method: str, params: dict) -> dict:
     """One measurement, in this (fresh) process."""
-    from . import select
+    from ..api import select
 
     tiny = embeddings(500, d, seed=9)   # warm-up: imports and first-call costs are not timed
     select(method, tiny, 40, budget=50, rng=np.random.default_rng(0),
@@ -75,7 +77,7 @@ def _child(n: int, d: int, method: str, params: dict) -> dict:
     x = embeddings(n, d)
     rng = np.random.default_rng(1)
     k = max(10, n // 100)
-    k_warm = int(round(0.2 * k))
+    k_warm = int(round(defaults("warm_start_frac") * k))
     warm = rng.choice(n, size=k_warm, replace=False)
     direction = rng.normal(size=d).astype(np.float32)
     kw: dict = dict(budget=k, rng=np.random.default_rng(2), **params)
@@ -118,7 +120,7 @@ def read_bandwidth(n: int, d: int) -> float:
 
 
 def measure(n: int, d: int, method: str, params: dict, time_limit: float) -> dict:
-    code = ("import json, sys; from coreset_bench.bench_scale import _child; "
+    code = ("import json, sys; from coreset_bench.bench.scale import _child; "
             "print(json.dumps(_child(*json.loads(sys.argv[1]))))")
     try:
         out = subprocess.run([sys.executable, "-c", code, json.dumps([n, d, method, params])],
@@ -160,7 +162,7 @@ def run(sizes=(100_000, 300_000, 1_000_000), d: int = 128, kmeans_sample: int = 
                    "peak_over_embeddings": (m["peak_mib"] / emb_mib if "peak_mib" in m else None)}
             info = m.get("info", {})
             if method == "kcenter" and "distance_fraction" in info:
-                picks = k - int(round(0.2 * k))
+                picks = k - int(round(defaults("warm_start_frac") * k))
                 bytes_read = picks * info["distance_fraction"] * n * d * 4
                 row["bound_seconds"] = bytes_read / bandwidth
                 row["over_bound"] = m["seconds"] / row["bound_seconds"]

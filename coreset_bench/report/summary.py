@@ -1,17 +1,17 @@
 """A quick text summary of result rows (the full report is a separate module): per cell the
 mean with its 95% t interval, and each sampler's paired difference from uniform (same seeds,
-so the shared warm start cancels out) with its 95% interval and Wilcoxon p value."""
+so the shared warm start cancels out) with its 95% interval and Wilcoxon p value (the paired
+test of ``coreset_bench.stats``, the report's: p needs ``MIN_PAIRS`` paired seeds, the
+interval two)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import results
-from .intervals import ci95
+from .. import store
+from ..stats import MIN_PAIRS, ci95, paired_by_seed
 
 KEYS = ["dataset", "model", "sampler", "budget"]
 ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge", "alg3",
@@ -32,20 +32,17 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for key, cell in ok.groupby(KEYS):
         v = cell[metric].to_numpy(float)
-        low, high = ci95(pd.Series(v))
+        low, high = ci95(v)
         line = {**dict(zip(KEYS, key)), "seeds": int(cell["seed"].nunique()),
                 "failed": int(failed.get(key, 0)), f"{metric}_mean": float(v.mean()),
                 "ci95_low": low, "ci95_high": high}
         dataset, model, sampler, budget = key
         base = ok[(ok["dataset"] == dataset) & (ok["model"] == model) & (ok["budget"] == budget)
-                  & (ok["sampler"] == "uniform")].set_index("seed")[metric]
-        both = cell.set_index("seed")[metric].to_frame("a").join(base.to_frame("u"), how="inner")
-        diff = (both["a"] - both["u"]).to_numpy(float)
-        if sampler != "uniform" and len(diff) >= 2:
-            d_low, d_high = ci95(pd.Series(diff))
-            p = 1.0 if np.allclose(diff, 0) else float(stats.wilcoxon(diff).pvalue)
-            line.update(vs_uniform=float(diff.mean()), vs_uniform_low=d_low,
-                        vs_uniform_high=d_high, p_vs_uniform=p)
+                  & (ok["sampler"] == "uniform")]
+        r = paired_by_seed(cell, base, metric)
+        if sampler != "uniform" and r.n >= 2:   # p is NaN (printed '-') below MIN_PAIRS pairs
+            line.update(vs_uniform=r.mean_diff, vs_uniform_low=r.ci_low,
+                        vs_uniform_high=r.ci_high, p_vs_uniform=r.p_value)
         else:
             line.update(vs_uniform=math.nan, vs_uniform_low=math.nan, vs_uniform_high=math.nan,
                         p_vs_uniform=math.nan)
@@ -62,11 +59,11 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(results_dir: str) -> str | None:
-    frame = results.load(results_dir)
+    frame = store.load(results_dir)
     if frame.empty:
         return None
     if "thm5.s" in frame:   # a Theorem 5 study: errors of the estimators, not accuracies
-        from .report import theory
+        from . import theory
 
         table = theory.table(theory.long(theory.load(results_dir)))
         cols = ["dataset", "budget", "s", "seeds", "abs_err_iid", "abs_err_wor", "abs_err_uniform",
@@ -75,9 +72,11 @@ def summary_table(results_dir: str) -> str | None:
                 + "\n\nabs_err_*: mean |sum_S w l / sum_D l - 1| over seeds (iid: Algorithm 1 as "
                   "stated; wor: as the experiments draw; uniform: n/s weights). bound: Theorem 5's "
                   "eps (1 + 2 lambda Phi / sum l). wor_minus_uniform: mean paired difference of "
-                  "|error| from uniform's, p its Wilcoxon p value. bias_wor: mean signed error.")
+                  "|error| from uniform's, p its Wilcoxon p value (needs >= "
+                  f"{MIN_PAIRS} seeds: '-' with fewer). bias_wor: mean signed error.")
     table = summarise(frame)
     return (table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
             + "\n\nci95: 95% t interval of the mean over seeds. vs_uniform: mean paired difference "
               "from uniform over the same seeds, [vs_uniform_low, vs_uniform_high] its 95% "
-              "interval, p_vs_uniform its Wilcoxon signed-rank p value.")
+              "interval, p_vs_uniform its Wilcoxon signed-rank p value (needs >= "
+              f"{MIN_PAIRS} paired seeds: '-' with fewer).")

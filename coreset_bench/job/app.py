@@ -2,8 +2,8 @@
 
 Configs live in ``conf/`` at the repository root (the package is installed in editable mode,
 see the Makefile). Each job composes dataset / model / sampler(s) / budget (+ experiment) and
-calls ``runner.execute``; it returns a summary ``{"ok", "skipped", "failed", "busy"}`` that the
-sweeper (``coreset_bench.sweep``) aggregates, whichever launcher ran the job. ``busy`` counts
+calls ``job.execute.execute``; it returns a summary ``{"ok", "skipped", "failed", "busy"}`` that the
+sweeper (``coreset_bench.job.sweep``) aggregates, whichever launcher ran the job. ``busy`` counts
 runs another process was running: a single run waits for them, a sweep job leaves them and the
 sweeper launches the job again at the end with ``claim_wait=true``.
 
@@ -22,8 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONF_DIR
-from .errors import UserError
+from ..config import CONF_DIR
+from ..errors import UserError
 
 STATE = {"ok": 0, "skipped": 0, "failed": 0, "busy": 0}
 log = logging.getLogger("coreset_bench")
@@ -58,7 +58,7 @@ def limit_threads(n: int) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> dict:
-    from . import runner  # heavy imports only once a job really runs
+    from . import execute as runner  # heavy imports only once a job really runs
 
     logging.raiseExceptions = False   # (in workers too) a log file on a full disk is not fatal
     plain = OmegaConf.to_container(cfg, resolve=True)

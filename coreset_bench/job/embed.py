@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 USAGE = """usage: coreset-bench embed out=FILE.npy [OVERRIDES...]
 
@@ -38,7 +38,7 @@ def compose(overrides: list[str]) -> dict[str, Any]:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from .config import CONF_DIR
+    from ..config import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -50,16 +50,17 @@ def compose(overrides: list[str]) -> dict[str, Any]:
 
 def export(overrides: list[str], out: str) -> dict[str, Any]:
     """Write the embeddings and their provenance; returns the provenance."""
-    from . import data, results, runner
-    from .models import backend as framework, engines
-    from .protocols import classification as clf
+    from .. import data, store
+    from ..protocols import classification as clf
+    from .plan import plan, split
 
     target = Path(out)
     if target.suffix.lower() != ".npy":
         raise ConfigError(f"out={out}: embeddings are written as a .npy file")
     cfg = compose(overrides)
-    task, planned = runner.plan(cfg)
-    name, opts = runner._split(planned[0].cfg["dataset"], "dataset")
+    job_plan = plan(cfg)
+    task, planned = job_plan.task, job_plan.runs
+    name, opts = split(planned[0].cfg["dataset"], "dataset")
     if task != "classification":
         raise ConfigError(f"dataset={name} is a regression dataset: it has no model to embed "
                           "with (embed needs a classification dataset)")
@@ -69,11 +70,7 @@ def export(overrides: list[str], out: str) -> dict[str, Any]:
                               "the model's embedding of every example of the full dataset)")
     ds = data.load(name, **opts)
     run_cfg = planned[0].cfg
-    framework.activate(run_cfg["backend"])
-    clf.validate(ds, cfg["budget"], model_cfg=run_cfg["model"], train_cfg=cfg["train"],
-                 warm_start_frac=cfg["warm_start_frac"])
-    engine = engines.get(run_cfg["engine"], run_cfg["backend"], run_cfg["model"],
-                         ds.x_pool.shape[1:], ds.num_classes, cfg["train"])
+    engine, _ = clf.start(ds, run_cfg)
     group = clf.prepare_group(ds, budget=cfg["budget"], seed=cfg["seed"], engine=engine,
                               warm_start_frac=cfg["warm_start_frac"], needs={"embeddings"})
     emb = group.embeddings
@@ -87,8 +84,8 @@ def export(overrides: list[str], out: str) -> dict[str, Any]:
         emb = full
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(emb, dtype=np.float32))
-    results.atomic_write_bytes(target, buf.getvalue())
-    from .data.files import sha256
+    store.atomic_write_bytes(target, buf.getvalue())
+    from ..data.files import sha256
 
     info = {"file": target.name, "sha256": sha256(target), "shape": list(emb.shape),
             "rows": "source file rows" if ds.pool_rows is not None else "pool points",
@@ -97,6 +94,6 @@ def export(overrides: list[str], out: str) -> dict[str, Any]:
             "warm_start_points": int(len(group.warm)), "train": cfg["train"],
             "dataset_options": {k: v for k, v in opts.items()},
             "time_warm_train": group.timings["warm_train"], "time_embed": group.timings["embed"]}
-    results.atomic_write_bytes(target.with_suffix(".json"),
+    store.atomic_write_bytes(target.with_suffix(".json"),
                                (json.dumps(info, indent=2, default=str) + "\n").encode())
     return info

@@ -1,0 +1,79 @@
+"""Sweep throughput (``coreset-bench bench sweep``): runs per minute of a small MNIST grid under
+each launcher mode, measured one after the other in one process, and the projected wall time of
+the full Figure 2 sweep on MNIST."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+SWEEP_GRID = ("dataset=mnist", "samplers=[uniform,kcenter,loss,grad]", "budget=250,500",
+              "seed=0,1")
+SWEEP_MODES = {  # name -> extra overrides
+    "1 worker, shared warm start": ("hydra.launcher.n_jobs=1",),
+    "2 workers, shared warm start": ("hydra.launcher.n_jobs=2",),
+    "1 worker, warm start per sampler": ("hydra.launcher.n_jobs=1", "share_group=false"),
+}
+FIG2_BUDGETS = (250, 500, 1000, 2000, 3000)
+
+
+def _run_sweep(overrides: tuple[str, ...], results_dir: Path) -> float:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "coreset_bench.cli", "run", "-m", *overrides,
+           f"results_dir={results_dir}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep failed ({' '.join(overrides)}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def sweep_throughput(*, project: bool = True, echo=print) -> dict:
+    """Runs per minute of a fixed small MNIST grid (4 samplers x 2 budgets x 2 seeds = 16 runs)
+    under each mode, measured one after the other in fresh results dirs; then (``project``)
+    the full MNIST Figure 2 sweep (100 seeds x 4 samplers x 5 budgets) projected from one
+    seed of it run with 2 workers."""
+    import tempfile
+
+    from ..store import load
+
+    n_runs = 16
+    out: dict = {"modes": {}}
+    echo(f"sweep throughput: {' '.join(SWEEP_GRID)} ({n_runs} runs), {os.cpu_count()} cores")
+    for name, extra in SWEEP_MODES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            wall = _run_sweep((*SWEEP_GRID, *extra), Path(tmp))
+        out["modes"][name] = {"seconds": wall, "runs_per_min": 60 * n_runs / wall}
+        echo(f"  {name:34s} {wall:7.1f} s   {60 * n_runs / wall:6.1f} runs/min", flush=True)
+    m = out["modes"]
+    out["parallel_speedup"] = m["2 workers, shared warm start"]["runs_per_min"] / \
+        m["1 worker, shared warm start"]["runs_per_min"]
+    out["sharing_speedup"] = m["1 worker, shared warm start"]["runs_per_min"] / \
+        m["1 worker, warm start per sampler"]["runs_per_min"]
+    echo(f"  ratio 2 workers / 1 worker: {out['parallel_speedup']:.2f}x; "
+         f"shared / per-sampler warm start: {out['sharing_speedup']:.2f}x")
+    if not project:
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        budgets = ",".join(map(str, FIG2_BUDGETS))
+        wall = _run_sweep(("experiment=fig2_mnist", "seed=0", f"budget={budgets}",
+                           "hydra.launcher.n_jobs=2"), Path(tmp))
+        rows = load(tmp)
+    # a job's duration: its group preparation plus each sampler's own wall time
+    jobs = rows.groupby("budget").apply(lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(),
+                                        include_groups=False)
+    per_seed = float(jobs.sum())
+    out["fig2_mnist_seconds_per_seed_one_worker"] = per_seed
+    out["fig2_mnist_projected_hours"] = 100 * per_seed / 2 / 3600
+    out["fig2_mnist_one_seed_wall"] = wall
+    echo(f"fig2_mnist, seed 0, 5 budgets, 2 workers: {wall:.0f} s wall; job durations sum to "
+         f"{per_seed:.0f} s ({', '.join(f'k={b}: {s:.0f}s' for b, s in jobs.items())})")
+    echo(f"projected full fig2_mnist sweep (100 seeds x 4 samplers x 5 budgets, 2 workers): "
+         f"{60 * out['fig2_mnist_projected_hours']:.0f} min (target: 20 min; measured end to end: "
+         f"see docs/speed.md)")
+    return out

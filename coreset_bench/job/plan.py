@@ -1,0 +1,135 @@
+"""A job's plan: its runs, their identities and run keys, before anything is loaded or trained.
+
+A job is a group of runs sharing (dataset, seed, budget): one sampler (``sampler=...``) or
+several (``samplers=[...]``, the paired design). Each run gets its own run_key, the same
+whichever way it was run, so resume works across both modes. The run key hashes the run's
+identity: every config choice that can change its result (``identity``); where and how it runs
+(``OPERATIONAL_KEYS``) and what its protocol does not use are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .. import data, protocols, samplers, store
+from ..config import MODELS_BY_TASK, group_option, options, resolve_model
+from ..errors import ConfigError
+from ..samplers import SamplerSpec
+
+# Keys that say where and how to run, not what: they are not part of a run's identity.
+OPERATIONAL_KEYS = ("results_dir", "force", "save_selection", "samplers", "sampler_params",
+                    "share_group", "threads", "claim_wait", "hydra")
+
+
+def split(section: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
+    """(name, options) of a config group's section (``dataset``, ``sampler``)."""
+    section = dict(section)
+    if "name" not in section:
+        raise ConfigError(f"config group {group} has no 'name'")
+    return str(section.pop("name")), section
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Nested config -> dotted row columns (``train.epochs``); lists stay lists."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, Any]:
+    """Every config choice that can change a run's result (hashed into the run_key). A file
+    dataset is identified by its content (``dataset.sha256``), not by where it lies."""
+    out = {k: v for k, v in cfg.items() if k not in OPERATIONAL_KEYS}
+    if out.get("study") is None:   # absent from every run key but a study's
+        out.pop("study", None)
+    out = protocols.get(task, out.get("study")).identity(out)
+    ds = out.get("dataset")
+    if isinstance(ds, Mapping):   # a file's location gives way to its sha256
+        where = {k for k, digest in data.FILE_DIGESTS.items() if digest in ds}
+        out["dataset"] = {k: v for k, v in ds.items() if k not in where}
+    return out
+
+
+def sampler_configs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The sampler configs of this job: ``sampler``, or each of ``samplers`` read from
+    ``conf/sampler/<name>.yaml`` and updated with ``sampler_params.<name>``."""
+    names = cfg.get("samplers")
+    if not names:
+        return [dict(cfg["sampler"])]
+    if isinstance(names, str):
+        names = [names]
+    valid = options("sampler")
+    extra = cfg.get("sampler_params") or {}
+    for name in [*names, *extra]:
+        if name not in valid:
+            raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(valid)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"samplers={list(names)} lists a sampler twice")
+    out = []
+    for name in names:
+        base = group_option("sampler", name)
+        base.update(extra.get(name) or {})
+        out.append(base)
+    return out
+
+
+@dataclass
+class Planned:
+    cfg: dict[str, Any]       # the job config with this run's sampler
+    key: str
+    ident: dict[str, Any]
+    name: str
+    params: dict[str, Any]
+    spec: SamplerSpec
+
+    @property
+    def cell(self) -> dict[str, Any]:
+        """(dataset, model, sampler, budget, seed): one row per cell in a results_dir."""
+        name, opts = split(self.cfg["dataset"], "dataset")
+        return {"dataset": data.label(name, opts), "model": self.cfg["model"]["name"],
+                "sampler": self.name, "budget": self.cfg["budget"], "seed": self.cfg["seed"]}
+
+    def stored(self) -> store.Run:
+        """This run as the store sees it (key, cell, identity as row columns)."""
+        columns = flatten("", {k: v for k, v in self.ident.items() if k not in ("budget", "seed")}, {})
+        return store.Run(self.key, self.cell, columns)
+
+
+@dataclass
+class Plan:
+    task: str
+    protocol: Any             # protocols.Protocol
+    runs: list[Planned]
+
+
+def plan(cfg: Mapping[str, Any]) -> Plan:
+    """The task, protocol and runs of a job, with their run keys; ConfigError on bad names."""
+    dataset_name, dataset_opts = split(cfg["dataset"], "dataset")
+    entry = data.entry(dataset_name)  # ConfigError naming the valid datasets
+    task = entry.task
+    found = data.fingerprint(dataset_name, {k: v for k, v in dataset_opts.items()
+                                            if k not in data.FILE_DIGESTS.values()})
+    if found:   # the file's content joins the identity (load checks it is still the same)
+        cfg = {**cfg, "dataset": {**cfg["dataset"], **found}}
+    cfg = {**cfg, "model": resolve_model(cfg["model"], entry.default_model)}
+    if cfg["model"]["name"] not in MODELS_BY_TASK[task]:
+        raise ConfigError(f"model {cfg['model']['name']!r} is not a {task} model; valid models "
+                          f"for {dataset_name}: auto, {', '.join(MODELS_BY_TASK[task])}")
+    seed = cfg["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    proto = protocols.get(task, cfg.get("study"))
+    s_cfgs = sampler_configs(cfg)
+    cfg = proto.prepare(cfg, task, dataset_name, [str(s.get("name")) for s in s_cfgs])
+    runs = []
+    for s_cfg in s_cfgs:
+        run_cfg = {**cfg, "sampler": s_cfg}
+        ident = identity(run_cfg, task)
+        name, params = split(s_cfg, "sampler")
+        runs.append(Planned(run_cfg, store.run_key(ident), ident, name, params,
+                            samplers.get(name, task)))
+    return Plan(task, proto, runs)
