@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-# The local data mirror beside the repository, when there is one (see README "Data").
+# The local data mirror beside the repository, when there is one (see docs/usage.md, "Data").
 SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)),)
 export CORESET_BENCH_DATA ?= $(SHARED_DATA)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from coreset_bench import results
+from coreset_bench import store
 
 from conftest import REPO, run_cli
 
@@ -33,27 +33,27 @@ def test_the_figure2_comparison_on_your_own_npz_in_one_command(digits_npz, tmp_p
                   "budget=100,200", "seed=0,1", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "runs ok=16 skipped=0 failed=0" in out.stderr
-    frame = results.load(tmp_path)
+    frame = store.load(tmp_path)
     assert set(frame["dataset"]) == {"my_digits.npz"}
     assert set(frame["sampler"]) == {"uniform", "kcenter", "loss", "grad"}
     row = frame.iloc[0]
     assert row["dataset.sha256"] == __import__("hashlib").sha256(digits_npz.read_bytes()).hexdigest()
     assert row["n_pool"] == 1400 and row["n_eval"] == 397 and row["dataset.eval_split"] == "test"
     # the selection maps back to the file's rows: with an x_test, pool index == row of x_train
-    chosen = results.read_selection(tmp_path, row["run_key"])
+    chosen = store.read_selection(tmp_path, row["run_key"])
     assert row["source_rows"] == chosen.tolist()
     table = run_cli("results", str(tmp_path))
     assert table.returncode == 0 and "my_digits.npz" in table.stdout and "vs_uniform" in table.stdout
 
 
-def test_the_readme_your_own_data_commands_run_as_written(tmp_path):
-    """The README's shell block for your own data, line by line, in a fresh folder."""
+def test_the_docs_your_own_data_commands_run_as_written(tmp_path):
+    """docs/own-data.md's shell block for your own data, line by line, in a fresh folder."""
     import os
     import shlex
     import subprocess
 
-    readme = (REPO / "README.md").read_text()
-    block = readme[readme.index("# stand-ins for your files"):]
+    page = (REPO / "docs" / "own-data.md").read_text()
+    block = page[page.index("# stand-ins for your files"):]
     block = block[:block.index("```")]
     commands = [re.sub(r"\s+# .*$", "", line) for line in block.splitlines()
                 if line.strip() and not line.startswith("#")]
@@ -64,10 +64,10 @@ def test_the_readme_your_own_data_commands_run_as_written(tmp_path):
                              text=True, timeout=600)
         assert out.returncode == 0, f"{shlex.quote(command)}: {out.stderr[-1500:]}"
     assert "runs ok=30 skipped=0 failed=0" in out.stderr          # the table sweep, last
-    assert set(results.load(tmp_path / "results" / "mine")["sampler"]) == {
+    assert set(store.load(tmp_path / "results" / "mine")["sampler"]) == {
         "uniform", "kcenter", "loss", "grad"}
-    assert len(results.load(tmp_path / "results" / "mine")) == 120
-    emb = results.load(tmp_path / "results" / "emb")
+    assert len(store.load(tmp_path / "results" / "mine")) == 120
+    emb = store.load(tmp_path / "results" / "emb")
     assert len(emb) == 120 and set(emb["model"]) == {"linear"} and (emb["status"] == "ok").all()
     assert np.load(tmp_path / "my_emb.npy").shape == (1400, 128)
 
@@ -79,7 +79,7 @@ def test_the_file_content_not_its_path_identifies_runs(digits_npz, tmp_path):
     moved.parent.mkdir()
     moved.write_bytes(digits_npz.read_bytes())
     again = run_cli(*args, f"dataset.path={moved}")          # same bytes: the run is done
-    assert again.returncode == 0 and len(results.load(tmp_path)) == 1
+    assert again.returncode == 0 and len(store.load(tmp_path)) == 1
     with np.load(digits_npz) as npz:
         arrays = dict(npz)
     arrays["y_train"] = arrays["y_train"][::-1].copy()
@@ -97,12 +97,12 @@ def test_a_held_out_split_maps_selections_back_to_source_rows(tmp_path):
     out = run_cli("run", "sampler=kcenter", "dataset=npz", f"dataset.path={path}", "budget=80",
                   f"results_dir={tmp_path / 'r'}")
     assert out.returncode == 0, out.stderr[-2000:]
-    row = results.load(tmp_path / "r").iloc[0]
+    row = store.load(tmp_path / "r").iloc[0]
     assert row["dataset.eval_split"] == "held_out" and row["n_eval"] == 360   # ceil(0.2 * 1797), as scikit-learn rounds
     from coreset_bench import data
 
     ds = data.load("npz", path=str(path))
-    chosen = results.read_selection(tmp_path / "r", row["run_key"])
+    chosen = store.read_selection(tmp_path / "r", row["run_key"])
     source = np.asarray(row["source_rows"])
     np.testing.assert_array_equal(source, ds.pool_rows[chosen])
     np.testing.assert_array_equal(d.data[source] / 16, ds.x_pool[chosen])   # the user's rows
@@ -169,7 +169,7 @@ def test_a_regression_table_runs_every_regression_sampler(house_csv, tmp_path):
                   "sampler=uniform,leverage,kmedoids", "budget=40", "seed=0,1",
                   f"results_dir={tmp_path / 'r'}")
     assert out.returncode == 0, out.stderr[-2000:]
-    frame = results.load(tmp_path / "r")
+    frame = store.load(tmp_path / "r")
     assert len(frame) == 6 and set(frame["status"]) == {"ok"}
     assert set(frame["dataset"]) == {"houses.csv"} and frame.iloc[0]["n_pool"] == 480
     assert (frame["r2_error_val"] < 0.05).all()         # a linear target is learnt from 40 rows
@@ -218,8 +218,8 @@ def test_fixed_embeddings_from_a_file_drive_the_selection(digits_npz, tmp_path):
         out = run_cli("run", "sampler=kcenter", "dataset=npz", f"dataset.path={digits_npz}",
                       *extra, "budget=100", f"results_dir={out_dir}")
         assert out.returncode == 0, out.stderr[-2000:]
-        row = results.load(out_dir).iloc[0]
-        picks[name] = results.read_selection(out_dir, row["run_key"]).tolist()
+        row = store.load(out_dir).iloc[0]
+        picks[name] = store.read_selection(out_dir, row["run_key"]).tolist()
         keys[name] = row["run_key"]
         if name:
             assert row["time_embed"] == 0.0 and row["dataset.embeddings"] == str(tmp_path / name)
@@ -249,12 +249,12 @@ def test_a_built_in_dataset_takes_fixed_embeddings_per_pool_point(tmp_path):
 
 # -- the samplers as a library -------------------------------------------------------------
 
-def test_the_readme_library_example_runs_as_written():
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+def test_the_docs_library_example_runs_as_written():
+    page = (REPO / "docs" / "own-data.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     [example] = [b for b in blocks if "from coreset_bench import select" in b]
     namespace: dict = {}
-    exec(compile(example, "README.md", "exec"), namespace)   # noqa: S102 - the README's own code
+    exec(compile(example, "docs/own-data.md", "exec"), namespace)   # noqa: S102 - the docs' own code
     sel = namespace["sel"]
     assert len(sel.indices) == 500 and len(np.unique(sel.indices)) == 500
     assert sel.weights is not None and (sel.weights > 0).all()
