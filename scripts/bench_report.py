@@ -13,7 +13,8 @@ import numpy as np
 
 
 def main() -> int:
-    from coreset_bench import report, store
+    from coreset_bench import store
+    from coreset_bench.report import build as report
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     rng = np.random.default_rng(0)

@@ -174,9 +174,12 @@ def test_results_check_repair_mends_what_a_resume_leaves(tmp_path):
     (tmp_path / "cells").mkdir(exist_ok=True)
     (tmp_path / "cells" / "digits-mlp-uniform-10-9").write_text("gone")         # marker, no row
     (tmp_path / "rows" / ".a.json.123.tmp").write_text("{")                     # a killed writer's
+    os.utime(tmp_path / "rows" / ".a.json.123.tmp", (1e9, 1e9))                 # ... long ago
+    (tmp_path / "rows" / ".b.json.124.tmp").write_text("{")                     # one at work: kept
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "digits-mlp-uniform-10-7.lock").write_text("pid 1")  # a killed holder's
-    held = store.claim(tmp_path, "digits-mlp-uniform-10-8")                     # a live one
+    held = store.claim(tmp_path, "digits-mlp-uniform-10-8")                     # a live one ...
+    (tmp_path / "cells" / "digits-mlp-uniform-10-8").write_text("in-flight")    # ... writing
     try:
         before = run_cli("results", "check", str(tmp_path))
         assert before.returncode == 1 and "NOT consistent" in before.stdout
@@ -186,6 +189,8 @@ def test_results_check_repair_mends_what_a_resume_leaves(tmp_path):
         repaired = [l for l in out.stdout.splitlines() if l.startswith("repaired: ")]
         assert len(repaired) == 6, repaired      # 2 quarantined, 2 markers, 1 claim, 1 tmp
         assert store.claim_path(tmp_path, "digits-mlp-uniform-10-8").exists()  # never a live claim
+        assert (tmp_path / "cells" / "digits-mlp-uniform-10-8").exists()         # nor its cell
+        assert (tmp_path / "rows" / ".b.json.124.tmp").exists()                   # nor a young tmp
     finally:
         held.release()
     quarantined = sorted(p.name.split(".")[0] for p in (tmp_path / "quarantine").rglob("*.json*"))

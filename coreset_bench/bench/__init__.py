@@ -5,11 +5,13 @@
 - ``engine``: the vectorized engine, k-means and k-center against their reference paths.
 - ``scale``: every sampler's selection time and peak memory on large pools.
 
-``run(args)`` parses ``coreset-bench bench NAME [KEY=VALUE ...]`` and runs one; ValueError (or
-a UserError) with one line naming the bad value and the valid ones.
+``run(args)`` parses ``coreset-bench bench NAME [KEY=VALUE ...]`` and runs one; a ConfigError
+with one line naming the bad value and the valid ones.
 """
 
 from __future__ import annotations
+
+from ..errors import ConfigError
 
 NAMES = ("table1", "sweep", "engine", "scale")
 
@@ -33,7 +35,7 @@ def _key_values(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or key not in allowed:
-            raise ValueError(f"unknown argument {arg!r}; valid: "
+            raise ConfigError(f"unknown argument {arg!r}; valid: "
                              + ", ".join(f"{k}={v}" for k, v in allowed.items()))
         out[key] = value
     return out
@@ -42,20 +44,20 @@ def _key_values(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
 def _positive(opts: dict[str, str], *keys: str) -> None:
     for key in keys:
         if key in opts and (not opts[key].isdigit() or int(opts[key]) < 1):
-            raise ValueError(f"{key}={opts[key]!r} must be a positive integer")
+            raise ConfigError(f"{key}={opts[key]!r} must be a positive integer")
 
 
 def _flag(opts: dict[str, str], key: str, default: str) -> bool:
     value = opts.get(key, default)
     if value not in ("true", "false"):
-        raise ValueError(f"{key}={value!r} is not valid; valid: true, false")
+        raise ConfigError(f"{key}={value!r} is not valid; valid: true, false")
     return value == "true"
 
 
 def run(args: list[str]) -> None:
     """Run the benchmark ``args[0]`` with its KEY=VALUE options."""
     if not args or args[0] not in NAMES:
-        raise ValueError(f"unknown benchmark {args[0] if args else ''!r}; valid: "
+        raise ConfigError(f"unknown benchmark {args[0] if args else ''!r}; valid: "
                          f"{', '.join(NAMES)}")
     name, rest = args[0], args[1:]
     if name == "scale":
@@ -65,7 +67,7 @@ def run(args: list[str]) -> None:
                                   "time_limit": "SECONDS", "out": "PATH"})
         _positive(opts, "d", "kmeans_sample", "time_limit")
         if "n" in opts and not all(v.isdigit() and int(v) >= 1000 for v in opts["n"].split(",")):
-            raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers >= 1000")
+            raise ConfigError(f"n={opts['n']!r} is not valid; give comma-separated integers >= 1000")
         scale.run(sizes=tuple(int(v) for v in opts.get("n", "100000,300000,1000000").split(",")),
                   d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 50000)),
                   time_limit=float(opts.get("time_limit", 600)),
@@ -91,15 +93,15 @@ def run(args: list[str]) -> None:
         opts = _key_values(rest, {"n": "N[,N...]", "grid": "default|paper", "seed": "INT",
                                   "out": "PATH"})
         if "n" in opts and "grid" in opts:
-            raise ValueError("give n=... or grid=..., not both")
+            raise ConfigError("give n=... or grid=..., not both")
         grid = opts.get("grid", "default")
         if grid not in ("default", "paper"):
-            raise ValueError(f"grid={grid!r} is not valid; valid choices: default, paper")
+            raise ConfigError(f"grid={grid!r} is not valid; valid choices: default, paper")
         if "n" in opts and not all(v.isdigit() for v in opts["n"].split(",")):
-            raise ValueError(f"n={opts['n']!r} is not valid; give comma-separated integers")
+            raise ConfigError(f"n={opts['n']!r} is not valid; give comma-separated integers")
         sizes = ([int(v) for v in opts["n"].split(",")] if "n" in opts
                  else table1.PAPER_GRID if grid == "paper" else table1.DEFAULT_GRID)
         if not opts.get("seed", "0").isdigit():
-            raise ValueError(f"seed={opts['seed']!r} must be a non-negative integer")
+            raise ConfigError(f"seed={opts['seed']!r} must be a non-negative integer")
         table1.table1(sizes, seed=int(opts.get("seed", 0)),
                       out=opts.get("out", "results/bench/table1.csv"))

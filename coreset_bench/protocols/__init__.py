@@ -2,14 +2,15 @@
 
 A protocol turns a job's claimed runs into row columns. Each one is a class with
 
+- ``identity(ident) -> ident``: its say on run keys (drop the config keys it does not use, add
+  what it derives, e.g. classification's ``train.weight_scheme`` for weighted runs);
 - ``prepare(cfg, task, dataset, samplers) -> cfg``: checks and choices resolved before the runs are
   keyed (e.g. ``engine=auto`` -> the engine); ConfigError on a job that cannot run;
 - ``validate(job, todo) -> dict``: job-level checks before anything is trained, and the columns
   every row of the job gets;
 - ``run(job, todo)``: yields one ``Outcome`` per run, whose ``work()`` returns (columns, the
   chosen indices) or raises (a failed row);
-- ``describe(row) -> str``: the metrics of an ok row in the log line;
-- ``unused_keys``: top-level config keys it does not use (kept out of its run keys).
+- ``describe(row) -> str``: the metrics of an ok row in the log line.
 
 The job layer (``coreset_bench.job``) plans, claims, assembles and writes the rows; adding a
 protocol means a module here and a line in ``PROTOCOLS``.
@@ -63,8 +64,7 @@ class Outcome:
 
 
 class Protocol(_Interface):
-    unused_keys: tuple[str, ...]
-
+    def identity(self, ident: dict) -> dict: ...
     def prepare(self, cfg: dict, task: str, dataset: str, samplers: list[str]) -> dict: ...
     def validate(self, job: Job, todo: list) -> dict[str, Any]: ...
     def run(self, job: Job, todo: list) -> Iterator[Outcome]: ...

@@ -245,8 +245,6 @@ def run(ds: Dataset, spec: SamplerSpec, params: Mapping[str, Any], *, budget: in
 class Regression:
     """Steps 1-5 above, one run after the other (the clustering cached across sizes)."""
 
-    unused_keys = UNUSED_KEYS
-
     def identity(self, ident: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in ident.items() if k not in UNUSED_KEYS}
 

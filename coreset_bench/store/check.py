@@ -9,10 +9,13 @@ files of killed writers, runs in progress (held claims), claim files of killed p
 what is in ``quarantine/``.
 
 ``repair`` mends what can be mended without choosing between results: every damaged row file,
-and every ok row whose selection is missing or damaged (with that selection file), is moved to
-``quarantine/`` (never deleted; a resume re-runs those runs); claim files no process holds, cell
-markers whose row is gone and temporary files of killed writers are removed. A cell holding rows
-of two identities stays a problem: which one is right is the user's call.
+and every ok row whose saved selection is missing or damaged (with that selection file), is
+moved to ``quarantine/`` (never deleted; a resume re-runs those runs); claim files no process
+holds, cell markers whose row is gone and temporary files of killed writers (older than
+``STALE_TMP_SECONDS``) are removed. It is safe beside running sweeps: it mends a cell only under
+that cell's claim. A cell holding rows of two identities stays a problem (which one is right is
+the user's call), and so does an ok row older than the ``selection_saved`` column without a
+selection file (it may have been run with ``save_selection=false``).
 """
 
 from __future__ import annotations
@@ -40,9 +43,18 @@ def _row_files(root: Path) -> list[Path]:
     return [p for p in sorted((root / rows.ROWS).glob("*.json")) if not p.name.startswith(".")]
 
 
+# A temporary file younger than this may belong to a writer still at work (a row, a selection,
+# check_writable's probe): repair leaves it.
+STALE_TMP_SECONDS = 600
+
+
 def repair(results_dir: str | Path) -> list[str]:
     """Quarantine damaged files, remove stale claims, cell markers and temporary files (see the
-    module docstring); one line per action."""
+    module docstring); one line per action. Safe beside running sweeps: a cell is mended only
+    under its own claim (a cell another process holds is left alone), a claim file only when it
+    can be claimed, a temporary file only when older than STALE_TMP_SECONDS."""
+    import time
+
     root, done = Path(results_dir), []
 
     def move(path: Path, why: str) -> None:
@@ -51,36 +63,59 @@ def repair(results_dir: str | Path) -> list[str]:
         except FileNotFoundError:
             pass
 
+    def holding(cell: str) -> claims.Claim | None:   # None: another process runs the cell
+        return claims.claim(root, cell)
+
     for path in _row_files(root):
         try:
             row = rows.parse_row(path)
         except rows.DamagedRow as exc:
-            move(path, str(exc))
+            move(path, str(exc))   # a file written atomically never is half a row: not in flight
             continue
         except FileNotFoundError:
             continue
         if row["status"] != "ok":
             continue
-        sel = rows.selection_path(root, row["run_key"])
-        problem = (rows.selection_problem(root, row) if sel.is_file() or "selection_saved" in row
-                   else "is missing")
-        if problem is not None:
+        problem = rows.selection_problem(root, row)   # None for rows the store counts as done
+        if problem is None:
+            continue
+        held = holding(rows.cell_name(row))
+        if held is None:          # its cell is being run (a forced re-run writes the selection
+            continue              # first): not ours to judge now
+        try:
+            sel = rows.selection_path(root, row["run_key"])
             if sel.is_file():
                 move(sel, f"selection {problem}")
             move(path, f"its selection {problem}; the run counts as not done")
+        finally:
+            held.release()
     keys = {p.stem for p in _row_files(root)}
     for marker in sorted((root / rows.CELLS).glob("*")):
-        if marker.is_file() and not marker.name.startswith(".") and \
-                marker.read_text().strip() not in keys:
-            marker.unlink(missing_ok=True)
-            done.append(f"removed cell marker {marker} (its row is gone; the cell is free)")
+        if not marker.is_file() or marker.name.startswith("."):
+            continue
+        held = holding(marker.name)
+        if held is None:          # a run of this cell is writing its row now
+            continue
+        try:
+            if marker.read_text().strip() not in keys:
+                marker.unlink(missing_ok=True)
+                done.append(f"removed cell marker {marker} (its row is gone; the cell is free)")
+        finally:
+            held.release()
     for lock in sorted((root / claims.CLAIMS).glob("*.lock")):
-        if claims.claim_holder(lock) is None:
-            lock.unlink(missing_ok=True)
-            done.append(f"removed claim file {lock} (no process holds it)")
+        held = claims.claim(root, lock.stem)   # None: a live process holds it
+        if held is not None:
+            held.release()                      # unlinks the file (waiters retry, see claims)
+            done.append(f"removed claim file {lock} (no process held it)")
+    now = time.time()
     for folder in (rows.ROWS, rows.SELECTIONS, rows.CELLS):
         for tmp in sorted((root / folder).glob(".*.tmp")):
-            tmp.unlink(missing_ok=True)
+            try:
+                if now - tmp.stat().st_mtime < STALE_TMP_SECONDS:
+                    continue
+                tmp.unlink()
+            except FileNotFoundError:
+                continue
             done.append(f"removed temporary file {tmp} (left by a killed writer)")
     return done
 
