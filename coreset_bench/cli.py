@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -13,10 +14,13 @@ from .config import options
 USAGE = """usage: coreset-bench <command> [args]
 
 commands:
-  run [OVERRIDES...]       one experiment, or a sweep with -m (Hydra syntax)
+  run [--plugins PATH] [OVERRIDES...]
+                           one experiment, or a sweep with -m (Hydra syntax); --plugins: your
+                           sampler files (or a folder of them), then sampler=<its name>
                            e.g. coreset-bench run dataset=mnist sampler=loss budget=2000 seed=3
                                 coreset-bench run -m experiment=demo
                            coreset-bench run --help   lists config groups and options
+  new-sampler NAME         write NAME.py, a sampler plugin that runs as is (docs/plugins.md)
   data verify [NAME...]    check a dataset's files and checksums (default: all datasets);
                            exit 0 only if every requested dataset is complete
   embed out=FILE.npy [OVERRIDES...]
@@ -30,8 +34,9 @@ commands:
                            --repair first quarantines damaged files, removes stale claims
   results export DIR --to FILE.csv|FILE.parquet
                            every row as one table for pandas or R
-  report [results_dir=results] [experiment=NAME] [out=DIR]
-                           tables, figures, paper comparison -> DIR (default results_dir/report)
+  report [results_dir=results] [baseline=SAMPLER] [experiment=NAME] [out=DIR]
+                           tables and figures -> DIR (default results_dir/report): the paper's
+                           report on its rows, else every method compared with the baseline
   bench table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
                            the paper's Table 1: leverage scores vs k-medoids runtime, side by side
   bench sweep [project=true|false]
@@ -80,13 +85,55 @@ def check_overrides(args: list[str]) -> str | None:
             values = list(override.sweep_string_iterator())
         else:
             values = [override.get_value_element_as_str()]
+        valid = options(key) if key in GROUPS else []
+        if key == "sampler":
+            from .errors import UserError
+            from .samplers import _plugins
+
+            try:
+                valid += list(_plugins.registered())   # --plugins / CORESET_BENCH_PLUGINS
+            except UserError as exc:
+                return str(exc)
         for value in values:
             if key == "budget":
                 if not value.isdigit() or int(value) < 1:
                     return f"budget={value!r} is not valid; budget takes a positive integer"
-            elif value not in options(key) and not (key == "experiment" and value == "null"):
-                return f"unknown {key} {value!r}; valid choices: {', '.join(options(key))}"
+            elif value not in valid and not (key == "experiment" and value == "null"):
+                return f"unknown {key} {value!r}; valid choices: {', '.join(valid)}"
     return None
+
+
+def take_plugins(args: list[str]) -> tuple[list[str], list[str]]:
+    """(args without ``--plugins PATH`` / ``--plugins=PATH``, the paths)."""
+    rest, paths, it = [], [], iter(args)
+    for arg in it:
+        if arg == "--plugins":
+            paths.append(next(it, ""))
+        elif arg.startswith("--plugins="):
+            paths.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return rest, paths
+
+
+def use_plugins(args: list[str]) -> list[str]:
+    """Register ``--plugins`` paths (through CORESET_BENCH_PLUGINS, so launcher workers see them
+    too) and put their generated Hydra options on the search path; UserError on a bad one."""
+    from .errors import ConfigError
+    from .samplers import _plugins
+
+    args, paths = take_plugins(args)
+    for path in paths:
+        if not path or not Path(path).exists():
+            raise ConfigError(f"--plugins {path!r}: no such file or folder (a .py plugin file, or a "
+                              "folder of them)")
+    if paths:
+        known = [p for p in os.environ.get(_plugins.ENV, "").split(os.pathsep) if p]
+        os.environ[_plugins.ENV] = os.pathsep.join([str(Path(p).resolve()) for p in paths] + known)
+    conf = _plugins.write_options(Path(_results_dir(args)) / "hydra" / "plugin_conf")
+    if conf is not None and not any(a.startswith("hydra.searchpath") for a in args):
+        args = [*args, f"hydra.searchpath=[file://{conf.resolve()}]"]
+    return args
 
 
 def _results_dir(args: list[str]) -> str:
@@ -97,6 +144,12 @@ def _results_dir(args: list[str]) -> str:
 
 
 def cmd_run(args: list[str]) -> int:
+    from .errors import UserError
+
+    try:
+        args = use_plugins(args)
+    except UserError as exc:
+        return _fail(str(exc))
     message = check_overrides(args)
     if message:
         return _fail(message)
@@ -256,18 +309,26 @@ def cmd_bench(args: list[str]) -> int:
         return 0
     try:
         bench.run(args)
-    except (ValueError, UserError) as exc:
+    except UserError as exc:
         return _fail(str(exc))
     return 0
 
 
-REPORT_HELP = """usage: coreset-bench report [results_dir=DIR] [experiment=NAME] [out=DIR]
+REPORT_HELP = """usage: coreset-bench report [results_dir=DIR] [baseline=SAMPLER] [experiment=NAME] [out=DIR]
 
-Tables (md/csv/tex), figures (png/pdf) and the paper comparison from the result rows of DIR
-(default: results), written to OUT (default: DIR/report): verdicts on the paper's claims (paired
-Wilcoxon tests over seeds), Figure 2b beside ours, Figures 1-4, Table 1 (if `coreset-bench bench
-table1` has run), investigations (DIR/ablations/*, DIR/investigations/*.csv), choices and
-deviations, completeness, where and how long. experiment=NAME keeps the rows of one recipe.
+Tables (md/csv/tex) and figures (png/pdf) from the result rows of DIR (default: results), written
+to OUT (default: DIR/report), index.md linking them.
+
+baseline=SAMPLER: a comparison report of every method in DIR against SAMPLER, for any datasets,
+models and budgets (accuracy; validation 1 - R^2 for regression): metric against budget with 95%
+t intervals, paired differences from the baseline over seeds (Wilcoxon, Holm-corrected per
+dataset and model), wins / ties / losses, average ranks with Friedman / Nemenyi (critical
+difference diagram), area under the budget curve, labels saved (docs/compare.md).
+Without baseline=: the paper's reproduction report when every row is of the paper's datasets
+(mnist, fashion_mnist, cifar10, gas_sensor_drift): verdicts on its claims, Figure 2b beside ours,
+Figures 1-4, Table 1 (if `coreset-bench bench table1` has run), investigations, choices and
+deviations, completeness, where and how long; any other rows: the comparison report against
+uniform. experiment=NAME keeps the rows of one recipe.
 The published reproduction: coreset-bench report results_dir=results out=docs/reproduction
 """
 
@@ -287,7 +348,8 @@ def cmd_report(args: list[str]) -> int:
         results_dir = opts.get("results_dir", "results")
         if not Path(results_dir).is_dir():
             return _fail(f"results directory {results_dir!r} does not exist")
-        index = report.build(results_dir, experiment=opts.get("experiment"), out=opts.get("out"))
+        index = report.build(results_dir, experiment=opts.get("experiment"), out=opts.get("out"),
+                             baseline=opts.get("baseline"))
     except UserError as exc:
         return _fail(str(exc))
     print(f"report written: {index}")
@@ -320,8 +382,32 @@ def cmd_embed(args: list[str]) -> int:
     return 0
 
 
+def cmd_new_sampler(args: list[str]) -> int:
+    from .errors import UserError
+    from .samplers import _plugins
+
+    if _wants_help(args) or len(args) != 1:
+        print("usage: coreset-bench new-sampler NAME\n\nWrites NAME.py, a sampler plugin that runs "
+              "as is (D^2 sampling on the embeddings), with the contract in its docstring; see "
+              "docs/plugins.md.")
+        return 0 if _wants_help(args) else 2
+    name = args[0]
+    target = Path(f"{name}.py")
+    try:
+        text = _plugins.template(name)
+    except UserError as exc:
+        return _fail(str(exc))
+    if target.exists():
+        return _fail(f"{target} exists; choose another NAME or move it away")
+    target.write_text(text)
+    print(f"wrote {target}: try it with\n  coreset-bench run -m experiment=compare "
+          f"sampler=plugin sampler.path={target}\n  coreset-bench run -m --plugins {target} "
+          f"experiment=compare 'samplers=[uniform,kcenter,{name}]'")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "data": cmd_data, "results": cmd_results, "report": cmd_report,
-            "bench": cmd_bench, "embed": cmd_embed}
+            "bench": cmd_bench, "embed": cmd_embed, "new-sampler": cmd_new_sampler}
 
 
 def main(argv: list[str] | None = None) -> int:

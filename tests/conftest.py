@@ -30,8 +30,9 @@ def mirror() -> Path:
     return MIRROR
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``coreset-bench`` in a subprocess, as a user would from a shell."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "coreset_bench.cli", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "coreset_bench.cli", *args], cwd=cwd or REPO,
                           env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from coreset_bench import store
+from coreset_bench.config import options
 
 from conftest import REPO, run_cli
 
@@ -20,9 +21,8 @@ def test_help_lists_the_commands():
 
 
 @pytest.mark.parametrize("override,needle", [
-    ("sampler=kcentre", "unknown sampler 'kcentre'; valid choices: alg3, badge, entropy, grad, "
-                        "kcenter, kmedoids, kmedoids_alg2, least_confidence, leverage, loss, "
-                        "margin, uniform"),
+    ("sampler=kcentre", "unknown sampler 'kcentre'; valid choices: "
+                        + ", ".join(options("sampler"))),
     ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, "
                       "gas_sensor_drift, mnist, npy, npz, synthetic_regression, table, uci"),
     ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, linear, mlp"),

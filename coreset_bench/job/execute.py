@@ -99,6 +99,7 @@ def base_row(p: Planned, task: str, ds: data.Dataset, extras: Mapping[str, Any])
                             if k not in ("dataset", "budget", "seed")}, {}))
     row.update({f"dataset.{k}": v for k, v in dataset_opts.items()})
     row.update({f"dataset.{k}": v for k, v in ds.choices.items()})  # resolved values win
+    row.update(p.columns)
     return row
 
 

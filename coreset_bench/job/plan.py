@@ -9,13 +9,13 @@ identity: every config choice that can change its result (``identity``); where a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .. import data, protocols, samplers, store
 from ..config import MODELS_BY_TASK, group_option, options, resolve_model
 from ..errors import ConfigError
-from ..samplers import SamplerSpec
+from ..samplers import SamplerSpec, _plugins
 
 # Keys that say where and how to run, not what: they are not part of a run's identity.
 OPERATIONAL_KEYS = ("results_dir", "force", "save_selection", "samplers", "sampler_params",
@@ -63,18 +63,38 @@ def sampler_configs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(names, str):
         names = [names]
     valid = options("sampler")
+    plugins = _plugins.registered()
     extra = cfg.get("sampler_params") or {}
     for name in [*names, *extra]:
-        if name not in valid:
-            raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(valid)}")
+        if name not in valid and name not in plugins:
+            raise ConfigError(f"unknown sampler {name!r}; valid choices: "
+                              f"{', '.join([*valid, *plugins])}")
     if len(set(names)) != len(names):
         raise ConfigError(f"samplers={list(names)} lists a sampler twice")
     out = []
     for name in names:
-        base = group_option("sampler", name)
+        base = group_option("sampler", name) if name in valid else {"name": name}
         base.update(extra.get(name) or {})
         out.append(base)
     return out
+
+
+def resolve_sampler(s_cfg: Mapping[str, Any], task: str
+                    ) -> tuple[dict[str, Any], SamplerSpec, dict[str, Any]]:
+    """(the sampler config its runs are keyed by, its spec, row columns kept out of the key).
+    A plugin (``sampler=plugin sampler.path=F``, or a registered name) is keyed by its name,
+    its parameters (its select's defaults, then the config's) and its source's sha256, never
+    by its path; its rows say ``sampler=<name>@<sha256[:8]>``."""
+    name, params = split(s_cfg, "sampler")
+    found = _plugins.resolve(name, params)
+    if found is None:
+        return dict(s_cfg), samplers.get(name, task), {}
+    plugin, params = found
+    if task not in plugin.spec.tasks:
+        raise ConfigError(f"plugin {plugin.source}: sampler {plugin.spec.name!r} does not do "
+                          f"{task} (SPEC has no {'select' if task == 'classification' else 'regression'})")
+    keyed = {"name": plugin.label, **plugin.defaults(), **params, "sha256": plugin.sha256}
+    return keyed, plugin.spec, {"sampler.path": str(plugin.source)}
 
 
 @dataclass
@@ -85,6 +105,7 @@ class Planned:
     name: str
     params: dict[str, Any]
     spec: SamplerSpec
+    columns: dict[str, Any] = field(default_factory=dict)   # row columns kept out of the key
 
     @property
     def cell(self) -> dict[str, Any]:
@@ -127,9 +148,11 @@ def plan(cfg: Mapping[str, Any]) -> Plan:
     cfg = proto.prepare(cfg, task, dataset_name, [str(s.get("name")) for s in s_cfgs])
     runs = []
     for s_cfg in s_cfgs:
+        s_cfg, spec, columns = resolve_sampler(s_cfg, task)
         run_cfg = {**cfg, "sampler": s_cfg}
         ident = identity(run_cfg, task)
         name, params = split(s_cfg, "sampler")
-        runs.append(Planned(run_cfg, store.run_key(ident), ident, name, params,
-                            samplers.get(name, task)))
+        if columns:   # a plugin: its sha256 is its version, not a parameter of its select
+            params.pop("sha256")
+        runs.append(Planned(run_cfg, store.run_key(ident), ident, name, params, spec, columns))
     return Plan(task, proto, runs)

@@ -33,6 +33,7 @@ from ..data import Dataset
 from ..models.engines import FitSpec
 from ..errors import ConfigError, UserError
 from ..samplers import Inputs, SamplerSpec, Selection
+from ..samplers._base import check_selection
 from ..seeding import int_seed_for, rng_for
 from . import Job, Outcome
 from ._params import split_params
@@ -166,11 +167,7 @@ def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Select
     n_select = group.budget - len(group.warm)
     rng = rng_for(group.seed, "sampler", spec.name, group.budget)
     sel = spec.select(sampler_inputs(group, spec), n_select, rng, **params)
-    idx = np.asarray(sel.indices, dtype=np.int64)
-    if len(idx) != n_select or len(np.unique(idx)) != n_select or idx.min(initial=0) < 0 \
-            or idx.max(initial=0) >= len(group.candidates):
-        raise RuntimeError(f"sampler {spec.name} returned an invalid selection "
-                           f"({len(idx)} indices, {len(np.unique(idx))} unique, wanted {n_select})")
+    idx = check_selection(sel, n_select, len(group.candidates), spec.name)
     sel.indices = group.candidates[idx]
     return sel
 
@@ -245,8 +242,6 @@ def start(ds: Dataset, cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 class Classification:
     """Steps 1-5 above for a job's samplers, sharing one group (``share_group``)."""
-
-    unused_keys: tuple[str, ...] = ()
 
     def identity(self, ident: dict[str, Any]) -> dict[str, Any]:
         train = ident.get("train")

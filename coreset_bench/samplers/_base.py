@@ -116,6 +116,42 @@ class SamplerSpec:
                                     ("regression", self.regression)) if f is not None)
 
 
+class ContractError(RuntimeError):
+    """A sampler's output breaks the contract (a failed row naming the problem, never ok)."""
+
+
+def check_selection(sel: Any, n_select: int, n_candidates: int, name: str) -> np.ndarray:
+    """The indices of ``sel`` as int64 if it keeps the contract: a Selection of ``n_select``
+    distinct integer indices in [0, n_candidates), weights (if any) one per index, finite and
+    >= 0. Otherwise ContractError with one line naming the problem."""
+    def broke(problem: str) -> ContractError:
+        return ContractError(f"sampler {name} broke the contract: {problem}")
+
+    if not isinstance(sel, Selection):
+        raise broke(f"select returned a {type(sel).__name__}, not a Selection")
+    idx = np.asarray(sel.indices)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise broke(f"indices must be a 1-D integer array, got {idx.dtype} of shape {idx.shape}")
+    if len(idx) != n_select:
+        raise broke(f"returned {len(idx)} indices, wanted {n_select}")
+    outside = idx[(idx < 0) | (idx >= n_candidates)]
+    if len(outside):
+        raise broke(f"{len(outside)} indices outside 0..{n_candidates - 1} (e.g. {int(outside[0])})")
+    values, counts = np.unique(idx, return_counts=True)
+    if len(values) != len(idx):
+        raise broke(f"{int((counts - 1).sum())} duplicate indices (e.g. {int(values[counts > 1][0])})")
+    if sel.weights is not None:
+        w = np.asarray(sel.weights, dtype=np.float64)
+        if w.shape != idx.shape:
+            raise broke(f"weights have shape {w.shape}, the indices {idx.shape}")
+        bad = int((~np.isfinite(w)).sum())
+        if bad:
+            raise broke(f"{bad} weights are NaN or infinite")
+        if (w < 0).any():
+            raise broke(f"{int((w < 0).sum())} weights are negative (e.g. {float(w[w < 0][0])})")
+    return idx.astype(np.int64)
+
+
 def check_n_select(n_select: int, n_candidates: int) -> None:
     if not isinstance(n_select, (int, np.integer)) or n_select < 0:
         raise ConfigError(f"n_select={n_select!r} must be a non-negative integer")
