@@ -215,8 +215,12 @@ def test_the_runnable_blocks_run_as_written(ran):
     from coreset_bench import store
 
     rows = store.load(ran / "results" / "first")
-    assert len(rows) == 1 and (rows["status"] == "ok").all()
+    assert len(rows) == 2 and (rows["status"] == "ok").all()
     assert (ran / "rows.csv").is_file() and (ran / "results" / "first" / "report" / "index.md").is_file()
+    mine = store.load(ran / "results" / "mine")          # docs/plugins.md: a plugin, end to end
+    assert len(mine) == 24 and (mine["status"] == "ok").all()
+    label = next(s for s in mine["sampler"].unique() if s.startswith("mine@"))
+    assert label in (ran / "results" / "mine" / "report" / "index.md").read_text()
 
 
 def test_a_report_into_docs_reproduction_rewrites_that_readme_s_headline(ran, tmp_path):

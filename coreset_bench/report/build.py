@@ -159,8 +159,10 @@ def _failed(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def build(results_dir: str | Path = "results", *, experiment: str | None = None,
-          out: str | Path | None = None) -> Path:
-    """Write the report; return the path of its ``index.md``."""
+          out: str | Path | None = None, baseline: str | None = None) -> Path:
+    """Write the report; return the path of its ``index.md``. The paper's reproduction report
+    when every row is of the paper's datasets and no ``baseline`` is given; otherwise the
+    comparison report against ``baseline`` (default uniform): ``compare.build``."""
     t0 = time.perf_counter()
     rows = store.load(results_dir)
     damaged = int(rows.attrs.get("damaged", 0))
@@ -173,6 +175,11 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
     every = rows   # studies (Theorem 5) have their own section, not accuracies
     if "study.name" in rows:
         rows = rows[rows["study.name"].isna()].reset_index(drop=True)
+    from . import compare   # any rows, against a baseline (docs/reproduction: the paper's)
+    published = out is not None and Path(out).resolve().parts[-2:] == ("docs", "reproduction")
+    if not rows.empty and (baseline is not None or not (compare.is_paper_rows(every) or published)):
+        return compare.build(rows, results_dir=results_dir, baseline=baseline, out=out,
+                             experiment=experiment, damaged=damaged)
     out = Path(out) if out is not None else Path(results_dir) / "report"
     tdir, fdir = out / "tables", out / "figures"
     tdir.mkdir(parents=True, exist_ok=True)
@@ -228,13 +235,16 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                     acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy"),
                     fdir / name)
                 body.append(f"![{name}]({link(png)})\n")
-        extra, extra_summary = paper.extra_baseline(rows, "badge")
-        if not extra.empty:
+        for sampler, cited in paper.EXTRA_BASELINES.items():
+            extra, extra_summary = paper.extra_baseline(rows, sampler)
+            if extra.empty:
+                continue
+            name = cited.split(" (")[0]
             body += [*csv_table(
-                extra, "badge_vs_figure4",
-                "BADGE (Ash et al., ICLR 2020; **not in the paper**, an extra row of Figure 4: "
-                "`samplers/badge.py`) against each Figure 4 method on the same seeds and warm "
-                "starts: mean paired accuracy difference (BADGE - method) and win / tie / LOSS "
+                extra, f"{sampler}_vs_figure4",
+                f"{cited[:-1]}; **not in the paper**, an extra row of Figure 4: "
+                f"`samplers/{sampler}.py`) against each Figure 4 method on the same seeds and warm "
+                f"starts: mean paired accuracy difference ({name} - method) and win / tie / LOSS "
                 f"(Wilcoxon p < {paper.ALPHA})"), *extra_summary, ""]
         body.append("Figure 3: selection time per stage (the final training and evaluation "
                     "excluded, as in the paper), mean per run on the machine that ran it (see "
@@ -381,11 +391,12 @@ def sync_readme(readme_path: str | Path, index_path: str | Path) -> bool:
 
 
 def cli_options(args: list[str]) -> dict[str, Any]:
-    allowed = {"results_dir", "experiment", "out"}
+    allowed = {"results_dir", "experiment", "out", "baseline"}
     opts: dict[str, Any] = {}
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or key not in allowed:
-            raise ReportError(f"unknown argument {arg!r}; valid: results_dir=DIR, experiment=NAME, out=DIR")
+            raise ReportError(f"unknown argument {arg!r}; valid: results_dir=DIR, "
+                              "experiment=NAME, out=DIR, baseline=SAMPLER")
         opts[key] = value
     return opts
