@@ -1,0 +1,309 @@
+"""ProbCover (Yehuda, Dekel, Hacohen & Weinshall, "Active Learning Through a Covering Lens",
+NeurIPS 2022). Not in the paper's experiments: a low-budget baseline.
+
+Around every point (the labelled warm start and the candidates) is a ball of radius delta;
+x covers y iff ||x - y|| < delta (strict, as the authors' ``dist < delta``; so x covers
+itself). The points covered by the labelled ones are removed first; then, greedily (max
+coverage), each pick is the candidate covering the most points not yet covered (ties: lowest
+index, as their ``argmax``). Once every point is covered the degrees are all 0 and the rest of
+the picks are uniform at random among the unpicked candidates (``rng``).
+
+delta. The authors' code (avihu111/TypiClust, ``deep-al/pycls/al/prob_cover.py``) takes delta
+as an argument (0.75 on CIFAR-10, 0.6 on CIFAR-100); the paper chooses it by purity: cluster the
+embeddings by k-means into as many clusters as there are classes, call the ball around x
+*pure* when every point in it has x's cluster, purity(delta) = the fraction of points whose
+ball is pure, and take the largest delta with purity(delta) >= alpha = 0.95. Here that rule is
+computed exactly, not on a grid: with r(x) = the distance from x to the nearest point of
+another cluster, the ball around x is pure iff delta <= r(x), so purity(delta) = the fraction
+of points with r(x) >= delta and the largest delta is the ceil(alpha n)-th largest r(x).
+``delta_step`` rounds it down to a grid (the authors' tables use steps of 0.05);
+``delta`` sets it outright (its purity is still recorded when ``n_classes`` is set). Features
+are L2-normalised first, as the authors' ``load_features`` does (``normalize``).
+
+Memory: never an n x n matrix. Distances come in row blocks (float32 products, at most about
+32 M entries a block); pairs within a float32 rounding bound of the threshold are decided
+again in float64 from the differences, so every decision is the float64 one and the graph is
+exactly symmetric; it is kept as CSR (int32 column indices), each row a point's ball. Time:
+two passes over all pairs when delta is chosen by purity (r, then the graph), one when given.
+
+Differences from the authors' code, on purpose: their graph loop skips the last
+``n mod 500`` points as ball centres (``range(n // batch_size)``), and once everything is
+covered their ``argmax`` returns index 0 again and again (a labelled point, or repeats); here
+every point is a centre and the picks are distinct, random once all is covered.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import ConfigError
+from ._base import SamplerSpec, Selection, as_2d, check_n_select
+
+BLOCK_ENTRIES = 1 << 25   # float32 distances per block (128 MiB)
+
+
+def _exact_sq(f: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
+    """float64 ||f[a] - f[b]||^2 from the differences (the same value for (a, b) and (b, a))."""
+    out = np.empty(len(a))
+    for s in range(0, len(a), chunk):
+        diff = f[a[s:s + chunk]] - f[b[s:s + chunk]]
+        out[s:s + chunk] = np.einsum("ij,ij->i", diff, diff)
+    out[a == b] = 0.0
+    return out
+
+
+class _Blocks:
+    """Row blocks of h_ij = x_i . x_j - |x_j|^2 / 2 in float32, so that the squared distance is
+    |x_i|^2 - 2 h_ij: one product and one pass per block (no n x n matrix)."""
+
+    def __init__(self, f: np.ndarray):
+        self.x = f.astype(np.float32)
+        self.half_sq = (0.5 * np.einsum("ij,ij->i", f, f)).astype(np.float32)
+        sq = np.einsum("ij,ij->i", f, f)
+        # |fl32(d2) - d2| < tol_i for every pair (i, j): d products of float32 roundings
+        # (worst case d * 2^-24 relative each) plus the rounding of f to float32, with room
+        self.tol = 4e-7 * max(f.shape[1], 16) * (sq + sq.max(initial=0.0)) + 1e-30
+        self.sq = sq
+        self.rows = max(16, BLOCK_ENTRIES // max(len(f), 1))
+        self._buf = np.empty((min(self.rows, len(f)), len(f)), dtype=np.float32)
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        h = np.matmul(self.x[start:stop], self.x.T, out=self._buf[:stop - start])
+        h -= self.half_sq[None, :]
+        return h
+
+
+def nearest_other_cluster_sq(f: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """r(x)^2: squared distance from each point to the nearest point of another cluster
+    (the float64 value; inf when there is one cluster)."""
+    perm = np.argsort(labels, kind="stable")
+    fp = f[perm]                                    # grouped by cluster
+    blocks = _Blocks(fp)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels))])
+    r2 = np.full(len(f), np.inf)
+    for c in range(len(bounds) - 1):
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        if lo == hi or hi - lo == len(f):
+            continue
+        for s in range(lo, hi, blocks.rows):
+            e = min(s + blocks.rows, hi)
+            h = blocks.block(s, e)
+            h[:, lo:hi] = -np.inf                   # own cluster
+            top = h.max(axis=1).astype(np.float64)  # the float32 nearest, then all within 2 tol
+            ri, cj = np.nonzero(h >= (top - blocks.tol[s:e]).astype(np.float32)[:, None])
+            best = np.full(e - s, np.inf)
+            np.minimum.at(best, ri, _exact_sq(fp, s + ri, cj))
+            r2[perm[s:e]] = best
+    return r2
+
+
+def delta_graph(f: np.ndarray, delta2: float) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr int64, indices int32) of the balls: row i lists every j with
+    ||f_i - f_j||^2 < delta2 (the float64 decision), i itself included when delta2 > 0."""
+    blocks = _Blocks(f)
+    n = len(f)
+    counts = np.zeros(n, dtype=np.int64)
+    parts = []
+    for s in range(0, n, blocks.rows):
+        e = min(s + blocks.rows, n)
+        h = blocks.block(s, e)
+        sq, tol = blocks.sq[s:e], blocks.tol[s:e]
+        # d2 < delta2 + tol  <=>  h > (sq - delta2 - tol) / 2: every possible edge
+        ri, cj = np.nonzero(h > ((sq - delta2 - tol) / 2).astype(np.float32)[:, None])
+        sure = h[ri, cj].astype(np.float64) > ((sq - delta2 + tol) / 2)[ri]
+        check = np.flatnonzero(~sure)
+        sure[check] = _exact_sq(f, s + ri[check], cj[check]) < delta2
+        parts.append(cj[sure].astype(np.int32))            # row-major: grouped by row
+        counts[s:e] = np.bincount(ri[sure], minlength=e - s)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
+    return indptr, indices
+
+
+def _gather(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Concatenated CSR rows ``rows``."""
+    starts, lens = indptr[rows], indptr[rows + 1] - indptr[rows]
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, dtype=indices.dtype)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+    return indices[offsets + np.arange(total)]
+
+
+def greedy_cover(indptr: np.ndarray, indices: np.ndarray, n_lab: int, n_select: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Greedy max coverage on a symmetric ball graph (points 0..n_lab-1 labelled): picks among
+    points n_lab.. (returned as such indices), then uniform at random once all is covered."""
+    n = len(indptr) - 1
+    covered = np.zeros(n, dtype=bool)
+    covered[indices[:indptr[n_lab]]] = True
+    csum = np.concatenate([[0], np.cumsum(~covered[indices])])
+    deg = (csum[indptr[1:]] - csum[indptr[:-1]]).astype(np.int64)
+    deg[:n_lab] = -1
+    picked = np.zeros(n, dtype=bool)
+    picks = np.empty(n_select, dtype=np.int64)
+    coverage_before_random = None
+    t = 0
+    while t < n_select:
+        i = n_lab + int(np.argmax(deg[n_lab:]))
+        if deg[i] <= 0:   # everything is covered: the rest at random, as the authors
+            coverage_before_random = float(covered.mean())
+            rest = np.flatnonzero(~picked[n_lab:]) + n_lab
+            picks[t:] = rng.choice(rest, size=n_select - t, replace=False)
+            break
+        picks[t] = i
+        picked[i] = True
+        new = indices[indptr[i]:indptr[i + 1]]
+        new = new[~covered[new]]
+        covered[new] = True
+        # the balls that contained a newly covered point lose it (the graph is symmetric)
+        deg -= np.bincount(_gather(indptr, indices, new), minlength=n)
+        t += 1
+    info = {"coverage": float(covered.mean()) if coverage_before_random is None
+            else coverage_before_random,
+            "random_picks": int(n_select - t)}
+    return picks - n_lab, info
+
+
+def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.ndarray | None,
+              rng: np.random.Generator, delta: float | None = None,
+              purity_threshold: float = 0.95, n_classes: int | None = 10,
+              delta_step: float | None = None, kmeans_n_init: int = 10, normalize: bool = True,
+              labels: np.ndarray | None = None) -> Selection:
+    """``n_select`` candidates (rows of ``embeddings``, (m, d)) by ProbCover.
+
+    ``initial_embeddings`` (k', d): the labelled points, whose balls are covered first.
+    ``labels`` (optional; k' + m cluster ids, labelled points first) replaces the k-means of
+    the purity rule.
+
+    Returns
+    -------
+    Selection
+        distinct indices into ``embeddings``, in pick order; ``info``: ``delta`` and how it was
+        chosen, its ``purity``, the edge count, the coverage reached by the greedy picks and
+        the number of random picks.
+    """
+    x = as_2d("embeddings", embeddings).astype(np.float64)
+    check_n_select(n_select, len(x))
+    init = np.empty((0, x.shape[1]))
+    if initial_embeddings is not None and len(initial_embeddings):
+        init = as_2d("initial_embeddings", initial_embeddings).astype(np.float64)
+        if init.shape[1] != x.shape[1]:
+            raise ValueError(f"initial_embeddings have {init.shape[1]} dims, embeddings "
+                             f"{x.shape[1]}")
+    check_params(delta=delta, purity_threshold=purity_threshold, n_classes=n_classes,
+                 delta_step=delta_step, kmeans_n_init=kmeans_n_init, normalize=normalize)
+    n_lab = len(init)
+    f = np.concatenate([init, x])
+    if normalize:
+        norms = np.linalg.norm(f, axis=1, keepdims=True)
+        f = f / np.where(norms > 0, norms, 1.0)
+    n = len(f)
+    info: dict = {"normalize": bool(normalize), "n_classes": n_classes,
+                  "purity_threshold": purity_threshold}
+
+    t0 = time.perf_counter()
+    if labels is not None:
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (n,) or labels.min(initial=0) < 0:
+            raise ValueError(f"labels must be {n} non-negative cluster ids (labelled points "
+                             "first, then the candidates)")
+    elif n_classes is not None:
+        if n_classes > n:
+            raise ConfigError(f"sampler.n_classes={n_classes} exceeds the {n} points "
+                              "(warm start + candidates)")
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=n_classes, n_init=kmeans_n_init,
+                    random_state=int(rng.integers(2**31 - 1)))
+        labels = km.fit_predict(f.astype(np.float32)).astype(np.int64)
+    r2 = None
+    if delta is None:
+        r2 = nearest_other_cluster_sq(f, labels)
+        need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
+        delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
+        if not np.isfinite(delta2):
+            raise ConfigError("sampler.delta=null: the k-means found one cluster, so every "
+                              "ball is pure; set sampler.delta to a number > 0")
+        info["delta_rule"] = f"largest delta with purity >= {purity_threshold}"
+        if delta_step is not None:
+            delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
+            info["delta_rule"] += f", rounded down to a multiple of {delta_step}"
+        info["purity"] = float(np.mean(r2 >= delta2))
+    else:
+        delta2 = float(delta) ** 2
+        info["delta_rule"] = "given"
+    t_cluster = time.perf_counter() - t0
+    info["delta"] = math.sqrt(delta2)
+
+    t0 = time.perf_counter()
+    indptr, indices = delta_graph(f, delta2)
+    info["n_edges"] = int(len(indices))
+    if r2 is None and labels is not None:   # purity of the given delta, from its balls
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        impure = np.bincount(rows, weights=labels[indices] != labels[rows], minlength=n) > 0
+        info["purity"] = float(1.0 - impure.mean())
+    elif r2 is None:
+        info["purity"] = None
+    t_graph = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    picks, cover_info = greedy_cover(indptr, indices, n_lab, n_select, rng)
+    info.update(cover_info)
+    return Selection(indices=picks, timings={"cluster": t_cluster, "score": t_graph,
+                                             "sample": time.perf_counter() - t0}, info=info)
+
+
+def _number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                              np.floating))
+
+
+def check_params(*, delta=None, purity_threshold=0.95, n_classes=10, delta_step=None,
+                 kmeans_n_init=10, normalize=True) -> None:
+    if delta is not None and not (_number(delta) and 0 < delta < math.inf):
+        raise ConfigError(f"sampler.delta={delta!r} must be a number > 0, or null (the purity "
+                          "rule)")
+    if not (_number(purity_threshold) and 0 < purity_threshold <= 1):
+        raise ConfigError(f"sampler.purity_threshold={purity_threshold!r} must be in (0, 1]")
+    if n_classes is not None and (not _number(n_classes) or int(n_classes) != n_classes
+                                  or n_classes < 2):
+        raise ConfigError(f"sampler.n_classes={n_classes!r} must be an integer >= 2 (or null "
+                          "with a given delta)")
+    if n_classes is None and delta is None:
+        raise ConfigError("sampler.n_classes=None: the purity rule (delta=null) needs the "
+                          "number of k-means clusters, an integer >= 2")
+    if delta_step is not None and not (_number(delta_step) and 0 < delta_step < math.inf):
+        raise ConfigError(f"sampler.delta_step={delta_step!r} must be a number > 0, or null")
+    if isinstance(kmeans_n_init, bool) or not isinstance(kmeans_n_init, (int, np.integer)) \
+            or kmeans_n_init < 1:
+        raise ConfigError(f"sampler.kmeans_n_init={kmeans_n_init!r} must be an integer >= 1")
+    if not isinstance(normalize, bool):
+        raise ConfigError(f"sampler.normalize={normalize!r} must be true or false")
+
+
+def validate(budget: int, n_select: int, **params) -> None:
+    """Bad parameters fail before any training (one line naming the value and the range)."""
+    check_params(**params)
+
+
+def select(inputs, n_select: int, rng: np.random.Generator, *, delta: float | None = None,
+           purity_threshold: float = 0.95, n_classes: int | None = 10,
+           delta_step: float | None = None, kmeans_n_init: int = 10,
+           normalize: bool = True) -> Selection:
+    return probcover(inputs.embeddings, n_select, initial_embeddings=inputs.initial_embeddings,
+                     rng=rng, delta=delta, purity_threshold=purity_threshold,
+                     n_classes=n_classes, delta_step=delta_step, kmeans_n_init=kmeans_n_init,
+                     normalize=normalize)
+
+
+SPEC = SamplerSpec(
+    name="probcover",
+    needs=("embeddings",),
+    select=select,
+    validate=validate,
+    citation="Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022 (ProbCover); not in the paper",
+)
