@@ -26,6 +26,9 @@ LABELS["badge"] = "BADGE (not in the paper)"
 COLORS["badge"] = "k"
 LABELS["alg3"] = "Alg. 3, r rounds (not in the paper's experiments)"
 COLORS["alg3"] = "0.5"
+for _name, _label, _color in (("typiclust", "TypiClust", "m"), ("probcover", "ProbCover", "y"),
+                              ("cluster_margin", "Cluster-Margin", "c")):
+    LABELS[_name], COLORS[_name] = f"{_label} (not in the paper)", _color
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
           "digits": "digits (8x8)", "gas_sensor_drift": "gas sensor drift",
           "synthetic_regression": "synthetic regression"}

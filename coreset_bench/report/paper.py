@@ -97,6 +97,14 @@ def claim_sensitivity_beats_uniform_at_small_budgets(rows: pd.DataFrame) -> Verd
 
 
 FIGURE4_OTHERS = ("uniform", "kcenter", "margin", "least_confidence", "entropy")
+# Methods not in the paper, run as extra rows of Figure 4 and kept out of its claims:
+# sampler -> (how the report names and cites it).
+EXTRA_BASELINES = {
+    "badge": "BADGE (Ash et al., ICLR 2020)",
+    "typiclust": "TypiClust (Hacohen, Dekel & Weinshall, ICML 2022)",
+    "probcover": "ProbCover (Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022)",
+    "cluster_margin": "Cluster-Margin (Citovsky et al., NeurIPS 2021)",
+}
 
 
 def claim_alg1_beats_other_methods(rows: pd.DataFrame) -> Verdict:

@@ -14,7 +14,8 @@ from .. import store
 from ..stats import MIN_PAIRS, ci95, paired_by_seed
 
 KEYS = ["dataset", "model", "sampler", "budget"]
-ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge", "alg3",
+ORDER = ["uniform", "kcenter", "loss", "grad", "margin", "least_confidence", "entropy", "badge",
+         "typiclust", "probcover", "cluster_margin", "alg3",
          "leverage", "kmedoids", "kmedoids_alg2"]
 
 
