@@ -152,6 +152,29 @@ def check_selection(sel: Any, n_select: int, n_candidates: int, name: str) -> np
     return idx.astype(np.int64)
 
 
+def on_embeddings(fn: Callable[..., Selection], *, hidden: tuple[str, ...] = ()
+                  ) -> Callable[..., Selection]:
+    """The ``select(inputs, n_select, rng, **params)`` of a method written on arrays,
+    ``fn(embeddings, n_select, *, initial_embeddings, rng, **params)``: its parameters are
+    ``fn``'s keyword parameters (their defaults declared once, there), less ``hidden`` ones
+    (test hooks, e.g. a clustering passed in), which the command line cannot set."""
+    import inspect
+
+    drop = {"initial_embeddings", "rng", *hidden}
+
+    def select(inputs: Inputs, n_select: int, rng: np.random.Generator, **params: Any) -> Selection:
+        return fn(inputs.embeddings, n_select, initial_embeddings=inputs.initial_embeddings,
+                  rng=rng, **params)
+
+    head = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for name in ("inputs", "n_select", "rng")]
+    keep = [p for p in inspect.signature(fn).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in drop]
+    select.__signature__ = inspect.Signature(head + keep)   # what split_params checks against
+    select.__doc__ = f"{fn.__name__} on the candidates' embeddings (see ``on_embeddings``)."
+    return select
+
+
 def check_n_select(n_select: int, n_candidates: int) -> None:
     if not isinstance(n_select, (int, np.integer)) or n_select < 0:
         raise ConfigError(f"n_select={n_select!r} must be a non-negative integer")
@@ -168,6 +191,20 @@ def as_2d(name: str, array: np.ndarray | None) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or inf")
     return array
+
+
+def with_labelled(embeddings: np.ndarray, initial_embeddings: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(candidates, labelled points) as float64 2-D arrays of the same width; the labelled set
+    (k', d) is empty when there is none."""
+    x = as_2d("embeddings", embeddings).astype(np.float64)
+    init = np.empty((0, x.shape[1]))
+    if initial_embeddings is not None and len(initial_embeddings):
+        init = as_2d("initial_embeddings", initial_embeddings).astype(np.float64)
+        if init.shape[1] != x.shape[1]:
+            raise ValueError(f"initial_embeddings have {init.shape[1]} dims, embeddings "
+                             f"{x.shape[1]}")
+    return x, init
 
 
 def select_lowest(scores: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:

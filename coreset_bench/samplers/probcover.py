@@ -40,7 +40,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import SamplerSpec, Selection, as_2d, check_n_select
+from ._base import SamplerSpec, Selection, check_n_select, on_embeddings, with_labelled
 
 BLOCK_ENTRIES = 1 << 25   # float32 distances per block (128 MiB)
 
@@ -186,14 +186,8 @@ def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
         chosen, its ``purity``, the edge count, the coverage reached by the greedy picks and
         the number of random picks.
     """
-    x = as_2d("embeddings", embeddings).astype(np.float64)
+    x, init = with_labelled(embeddings, initial_embeddings)
     check_n_select(n_select, len(x))
-    init = np.empty((0, x.shape[1]))
-    if initial_embeddings is not None and len(initial_embeddings):
-        init = as_2d("initial_embeddings", initial_embeddings).astype(np.float64)
-        if init.shape[1] != x.shape[1]:
-            raise ValueError(f"initial_embeddings have {init.shape[1]} dims, embeddings "
-                             f"{x.shape[1]}")
     check_params(delta=delta, purity_threshold=purity_threshold, n_classes=n_classes,
                  delta_step=delta_step, kmeans_n_init=kmeans_n_init, normalize=normalize)
     n_lab = len(init)
@@ -285,25 +279,10 @@ def check_params(*, delta=None, purity_threshold=0.95, n_classes=10, delta_step=
         raise ConfigError(f"sampler.normalize={normalize!r} must be true or false")
 
 
-def validate(budget: int, n_select: int, **params) -> None:
-    """Bad parameters fail before any training (one line naming the value and the range)."""
-    check_params(**params)
-
-
-def select(inputs, n_select: int, rng: np.random.Generator, *, delta: float | None = None,
-           purity_threshold: float = 0.95, n_classes: int | None = 10,
-           delta_step: float | None = None, kmeans_n_init: int = 10,
-           normalize: bool = True) -> Selection:
-    return probcover(inputs.embeddings, n_select, initial_embeddings=inputs.initial_embeddings,
-                     rng=rng, delta=delta, purity_threshold=purity_threshold,
-                     n_classes=n_classes, delta_step=delta_step, kmeans_n_init=kmeans_n_init,
-                     normalize=normalize)
-
-
 SPEC = SamplerSpec(
     name="probcover",
     needs=("embeddings",),
-    select=select,
-    validate=validate,
+    select=on_embeddings(probcover, hidden=("labels",)),
+    validate=lambda budget, n_select, **params: check_params(**params),   # before training
     citation="Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022 (ProbCover); not in the paper",
 )

@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import SamplerSpec, Selection, as_2d, check_n_select
+from ._base import SamplerSpec, Selection, check_n_select, on_embeddings, with_labelled
 
 DISTANCES = ("squared", "euclidean")
 ORDERS = ("dynamic", "static")
@@ -96,14 +96,8 @@ def typiclust(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
         distinct indices into ``embeddings``, in pick order; ``info``: the resolved parameters,
         the number of clusters and the k-means used.
     """
-    x = as_2d("embeddings", embeddings).astype(np.float64)
+    x, init = with_labelled(embeddings, initial_embeddings)
     check_n_select(n_select, len(x))
-    init = np.empty((0, x.shape[1]))
-    if initial_embeddings is not None and len(initial_embeddings):
-        init = as_2d("initial_embeddings", initial_embeddings).astype(np.float64)
-        if init.shape[1] != x.shape[1]:
-            raise ValueError(f"initial_embeddings have {init.shape[1]} dims, embeddings "
-                             f"{x.shape[1]}")
     check_params(max_clusters=max_clusters, kmeans_max_clusters=kmeans_max_clusters,
                  minibatch_size=minibatch_size, kmeans_n_init=kmeans_n_init,
                  minibatch_n_init=minibatch_n_init, min_cluster_size=min_cluster_size,
@@ -207,28 +201,10 @@ def check_params(*, max_clusters=500, kmeans_max_clusters=50, minibatch_size=500
                           f"{', '.join(ORDERS)}")
 
 
-def validate(budget: int, n_select: int, **params) -> None:
-    """Bad parameters fail before any training (one line naming the value and the range)."""
-    check_params(**params)
-
-
-def select(inputs, n_select: int, rng: np.random.Generator, *, max_clusters: int = 500,
-           kmeans_max_clusters: int = 50, minibatch_size: int = 5000, kmeans_n_init: int = 10,
-           minibatch_n_init: int = 3, min_cluster_size: int = 5, k_nn: int = 20,
-           typicality_distance: str = "squared", normalize: bool = True,
-           cluster_order: str = "dynamic") -> Selection:
-    return typiclust(inputs.embeddings, n_select, initial_embeddings=inputs.initial_embeddings,
-                     rng=rng, max_clusters=max_clusters, kmeans_max_clusters=kmeans_max_clusters,
-                     minibatch_size=minibatch_size, kmeans_n_init=kmeans_n_init,
-                     minibatch_n_init=minibatch_n_init, min_cluster_size=min_cluster_size,
-                     k_nn=k_nn, typicality_distance=typicality_distance, normalize=normalize,
-                     cluster_order=cluster_order)
-
-
 SPEC = SamplerSpec(
     name="typiclust",
     needs=("embeddings",),
-    select=select,
-    validate=validate,
+    select=on_embeddings(typiclust, hidden=("labels",)),
+    validate=lambda budget, n_select, **params: check_params(**params),   # before training
     citation="Hacohen, Dekel & Weinshall, ICML 2022 (TypiClust); not in the paper",
 )
