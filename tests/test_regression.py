@@ -234,7 +234,8 @@ def test_same_seed_same_rows(tmp_path):
      "kmedoids, kmedoids_alg2, leverage, uniform"),
     (("sampler=leverage",),
      "sampler 'leverage' does not do classification; valid samplers for a classification "
-     "dataset: alg3, badge, entropy, grad, kcenter, least_confidence, loss, margin, uniform"),
+     "dataset: alg3, badge, cluster_margin, entropy, grad, kcenter, least_confidence, loss, "
+     "margin, probcover, typiclust, uniform"),
     (("dataset=synthetic_regression", "budget=5000"), "budget=5000 exceeds the 2400 training rows"),
     (("dataset=synthetic_regression", "budget=0"), "budget=0 must be a positive integer"),
     (("dataset=synthetic_regression", "sampler=kmedoids_alg2", "sampler.zeta=-1"), "zeta=-1"),

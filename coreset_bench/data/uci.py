@@ -77,13 +77,33 @@ def _fetch(uci_id: int, where: Path) -> dict[str, Any]:
     return meta
 
 
+def _fetch_once(uci_id: int, where: Path) -> None:
+    """Fetch under an exclusive lock beside the cache folder: the parallel workers of a sweep
+    fetch the dataset once; the others wait and read the cache."""
+    import fcntl
+
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(where.parent / f".{where.name}.lock", "w")
+    except OSError:   # a read-only data folder: _fetch says what is missing
+        _fetch(uci_id, where)
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:   # no locks on this filesystem: each worker may fetch once
+            pass
+        if not ((where / "data.csv").is_file() and (where / "meta.json").is_file()):
+            _fetch(uci_id, where)
+
+
 def cached(uci_id: Any) -> tuple[Path, dict[str, Any]]:
     """The cached table of dataset ``uci_id`` and its meta.json (fetched on first use)."""
     uci_id = _check_id(uci_id)
     where = folder(uci_id)
     csv, meta_path = where / "data.csv", where / "meta.json"
     if not (csv.is_file() and meta_path.is_file()):
-        _fetch(uci_id, where)
+        _fetch_once(uci_id, where)
     try:
         meta = json.loads(meta_path.read_text())
         expected = meta["sha256"]
