@@ -141,6 +141,21 @@ def test_a_plugin_that_does_not_load_is_one_line_and_nothing_is_recorded(tmp_pat
     assert missing.returncode == 2 and "--plugins" in missing.stderr and "absent.py" in missing.stderr
 
 
+def test_a_plugin_s_validate_that_fails_is_one_line_before_anything_is_trained(tmp_path):
+    path = tmp_path / "picky.py"
+    path.write_text(FARTHEST.replace(
+        "SPEC = SamplerSpec(name=\"farthest\", needs=(\"embeddings\",), select=select,",
+        "def validate(budget, n_select, **params):\n    raise KeyError('needs more')\n\n\n"
+        "SPEC = SamplerSpec(name=\"farthest\", needs=(\"embeddings\",), select=select, "
+        "validate=validate,"))
+    out = run_cli("run", "sampler=plugin", f"sampler.path={path}", "budget=60",
+                  f"results_dir={tmp_path / 'res'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "coreset-bench: error: sampler farthest: its validate raised KeyError: 'needs more'")
+    assert store.load(tmp_path / "res").empty
+
+
 def test_the_new_sampler_template_runs_as_is(tmp_path):
     out = run_cli("new-sampler", "diverse", cwd=tmp_path)
     assert out.returncode == 0 and (tmp_path / "diverse.py").is_file(), out.stderr

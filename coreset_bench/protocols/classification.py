@@ -158,8 +158,17 @@ def validate(ds: Dataset, budget: int, *, model_cfg: Mapping[str, Any],
 def check_params(spec: SamplerSpec, budget: int, n_select: int, params: Mapping[str, Any]) -> None:
     """Unknown sampler parameters and impossible budgets fail before any training."""
     split_params(spec.name, params, (), [spec.select])
-    if spec.validate is not None:
+    if spec.validate is None:
+        return
+    try:
         spec.validate(budget, n_select, **params)
+    except UserError:
+        raise
+    except Exception as exc:   # a plugin's validate that fails: its fault, said in one line
+        if str(getattr(spec.validate, "__module__", "")).startswith("coreset_bench."):
+            raise   # a built-in's: a bug of ours, with its traceback
+        raise ConfigError(f"sampler {spec.name}: its validate raised {type(exc).__name__}: "
+                          f"{exc}") from None
 
 
 def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Selection:
