@@ -86,7 +86,7 @@ def check_overrides(args: list[str]) -> str | None:
         else:
             values = [override.get_value_element_as_str()]
         valid = options(key) if key in GROUPS else []
-        if key == "sampler":
+        if key == "sampler" and not set(values) <= set(valid):
             from .errors import UserError
             from .samplers import _plugins
 
@@ -130,9 +130,16 @@ def use_plugins(args: list[str]) -> list[str]:
     if paths:
         known = [p for p in os.environ.get(_plugins.ENV, "").split(os.pathsep) if p]
         os.environ[_plugins.ENV] = os.pathsep.join([str(Path(p).resolve()) for p in paths] + known)
-    conf = _plugins.write_options(Path(_results_dir(args)) / "hydra" / "plugin_conf")
-    if conf is not None and not any(a.startswith("hydra.searchpath") for a in args):
-        args = [*args, f"hydra.searchpath=[file://{conf.resolve()}]"]
+    results_dir = _results_dir(args)
+    try:
+        conf = _plugins.write_options(Path(results_dir) / "hydra" / "plugin_conf")
+    except OSError as exc:
+        raise ConfigError(f"results_dir={results_dir} is not writable: {exc.strerror or exc}") from None
+    if conf is not None:
+        if any(a.startswith("hydra.searchpath") for a in args):
+            raise ConfigError("--plugins cannot be combined with hydra.searchpath=...: name the "
+                              "plugins with sampler=plugin sampler.path=FILE instead")
+        args = [*args, f"hydra.searchpath=['file://{conf.resolve()}']"]
     return args
 
 

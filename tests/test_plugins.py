@@ -186,3 +186,22 @@ def test_an_installed_plugin_is_a_sampler_by_its_entry_point_name(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     names = sorted(r["sampler"].split("@")[0] for r in _rows(tmp_path / "res"))
     assert names == ["farthest", "uniform"]
+
+
+def test_a_plugin_is_keyed_the_same_whichever_way_it_is_named(tmp_path):
+    """Its defaults reach the run key unchanged through Hydra's options (a string like '1e-3'
+    stays a string, '${x}' is not an interpolation), so `sampler=plugin sampler.path=F` and
+    `--plugins F sampler=<name>` make the same runs."""
+    path = tmp_path / "knobs.py"
+    path.write_text(FARTHEST.replace("start_from_labelled: bool = False",
+                                     "start_from_labelled: bool = False, lr: str = '1e-3', "
+                                     "note: str = '${x}', sizes: list = [1, 2.5], off: object = None")
+                    .replace('name="farthest"', 'name="knobs"'))
+    one = run_cli("run", "sampler=plugin", f"sampler.path={path}", "budget=60",
+                  f"results_dir={tmp_path / 'a'}")
+    two = run_cli("run", "--plugins", str(path), "sampler=knobs", "budget=60",
+                  f"results_dir={tmp_path / 'b'}")
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-1500:], two.stderr[-1500:])
+    [a], [b] = _rows(tmp_path / "a"), _rows(tmp_path / "b")
+    assert a["run_key"] == b["run_key"] and a["selection_sha1"] == b["selection_sha1"]
+    assert (b["sampler.lr"], b["sampler.note"], b["sampler.sizes"]) == ("1e-3", "${x}", [1, 2.5])

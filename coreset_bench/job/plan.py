@@ -63,8 +63,8 @@ def sampler_configs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(names, str):
         names = [names]
     valid = options("sampler")
-    plugins = _plugins.registered()
     extra = cfg.get("sampler_params") or {}
+    plugins = _plugins.registered() if set([*names, *extra]) - set(valid) else {}
     for name in [*names, *extra]:
         if name not in valid and name not in plugins:
             raise ConfigError(f"unknown sampler {name!r}; valid choices: "

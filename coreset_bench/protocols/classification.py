@@ -175,7 +175,12 @@ def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Select
     """Step 4: run the sampler on the group's candidates; indices are returned into the pool."""
     n_select = group.budget - len(group.warm)
     rng = rng_for(group.seed, "sampler", spec.name, group.budget)
-    sel = spec.select(sampler_inputs(group, spec), n_select, rng, **params)
+    try:
+        sel = spec.select(sampler_inputs(group, spec), n_select, rng, **params)
+    except UserError as exc:   # raised by a plugin's select: its fault, a failed row
+        if str(getattr(spec.select, "__module__", "")).startswith("coreset_bench."):
+            raise
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
     idx = check_selection(sel, n_select, len(group.candidates), spec.name)
     sel.indices = group.candidates[idx]
     return sel

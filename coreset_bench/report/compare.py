@@ -215,6 +215,9 @@ def friedman_nemenyi(ranks: pd.DataFrame, alpha: float = ALPHA) -> dict:
         res["note"] = f"too few cells for the test ({n} complete cell)"
         return res
     chi2, p_chi2 = sps.friedmanchisquare(*[ranks[c].to_numpy(float) for c in ranks.columns])
+    if not np.isfinite(chi2):   # every method tied in every cell: nothing to test
+        res["note"] = "every method has the same rank in every cell: nothing to test"
+        return res
     res["chi2"], res["p_chi2"] = float(chi2), float(p_chi2)
     denom = n * (k - 1) - chi2
     res["F"] = float((n - 1) * chi2 / denom) if denom > 0 else math.inf
@@ -244,6 +247,10 @@ def cliques(avg: pd.Series, cd: float) -> list[list[str]]:
     return out
 
 
+# numpy >= 2 names it trapezoid, numpy 1.x trapz (pyproject allows both)
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
+
 def auc(budgets, values) -> float:
     """Area under the curve ``values`` against ``budgets`` (trapezoid, in budget order),
     divided by the budget range: the curve's average height. NaN with fewer than 2 budgets or
@@ -253,7 +260,7 @@ def auc(budgets, values) -> float:
     if len(b) < 2 or np.isnan(v).any() or b.max() == b.min():
         return math.nan
     order = np.argsort(b)
-    return float(np.trapezoid(v[order], b[order]) / (b.max() - b.min()))
+    return float(_trapezoid(v[order], b[order]) / (b.max() - b.min()))
 
 
 def auc_per_seed(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

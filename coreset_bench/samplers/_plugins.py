@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from ._base import SamplerSpec
 ENTRY_POINT_GROUP = "coreset_bench.samplers"
 ENV = "CORESET_BENCH_PLUGINS"
 FILE_OPTION = "plugin"          # sampler=plugin sampler.path=FILE
+# Names Hydra would read as something other than a string, or that the template itself uses.
+RESERVED = ("null", "none", "true", "false", "yes", "no", "on", "off", "nan", "inf", FILE_OPTION)
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,22 @@ class Plugin:
         return f"{self.spec.name}@{self.sha256[:8]}"
 
     def defaults(self) -> dict[str, Any]:
-        """Keyword parameters of its ``select`` with their defaults (the plugin's own config)."""
+        """Keyword parameters of its ``select`` with their defaults (the plugin's own config), as
+        JSON values (what a command line can give back: the run key must not depend on the way
+        in); ConfigError for a default that is not one (an object, a callable)."""
         if self.spec.select is None:
             return {}
-        return {p.name: p.default for p in inspect.signature(self.spec.select).parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
-                and p.name not in ("rng", "query")}
+        out = {}
+        for p in inspect.signature(self.spec.select).parameters.values():
+            if p.kind is not p.KEYWORD_ONLY or p.default is p.empty or p.name in ("rng", "query"):
+                continue
+            try:
+                out[p.name] = json.loads(json.dumps(p.default, allow_nan=False))
+            except (TypeError, ValueError):
+                raise ConfigError(f"plugin {self.source}: the default of parameter {p.name} "
+                                  f"({p.default!r}) is not a number, string, bool, None or list of "
+                                  "them; give it such a default") from None
+        return out
 
 
 def _sha256(path: Path) -> str:
@@ -76,9 +89,19 @@ def _spec_of(module: Any, where: str) -> SamplerSpec:
     if not isinstance(spec, SamplerSpec):
         raise ConfigError(f"{where}: SPEC is a {type(spec).__name__}, not a "
                           "coreset_bench.samplers.SamplerSpec")
-    if not spec.name or not str(spec.name).replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"{where}: SPEC.name={spec.name!r} must be letters, digits, '_' or '-'")
+    if not str(spec.name).isidentifier() or str(spec.name).lower() in RESERVED:
+        raise ConfigError(f"{where}: SPEC.name={spec.name!r} must be a Python identifier (letters, "
+                          f"digits, '_'; not a digit first) and not one of {', '.join(RESERVED)}")
+    if spec.select is None and spec.regression is None:
+        raise ConfigError(f"{where}: SPEC has neither select (classification) nor regression")
+    if spec.select is not None and not callable(spec.select):
+        raise ConfigError(f"{where}: SPEC.select is a {type(spec.select).__name__}, not a function")
     return spec
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a plugin's message may span several)."""
+    return " ".join(str(exc).split())
 
 
 _LOADED: dict[tuple[str, str], Plugin] = {}
@@ -103,12 +126,12 @@ def load_file(path: str | os.PathLike) -> Plugin:
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: one line naming the file and the error
+    except (Exception, SystemExit) as exc:  # the user's code: one line naming the file and the error
         sys.modules.pop(name, None)
         line = next((f"line {f.lineno}" for f in reversed(_frames(exc)) if f.filename == str(where)),
                     "")
         raise ConfigError(f"plugin {path} does not import ({line + ': ' if line else ''}"
-                          f"{type(exc).__name__}: {exc})") from None
+                          f"{type(exc).__name__}: {one_line(exc)})") from None
     plugin = Plugin(_spec_of(module, f"plugin {path}"), where, digest)
     _LOADED[key] = plugin
     return plugin
@@ -125,9 +148,9 @@ def _frames(exc: BaseException):
 def load_module(module_name: str, where: str) -> Plugin:
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ConfigError(f"{where}: module {module_name} does not import "
-                          f"({type(exc).__name__}: {exc})") from None
+                          f"({type(exc).__name__}: {one_line(exc)})") from None
     source = Path(inspect.getsourcefile(module) or "")
     if not source.is_file():
         raise ConfigError(f"{where}: module {module_name} has no source file to identify it by")
@@ -191,20 +214,30 @@ def _builtin_names() -> set[str]:
     return set(SAMPLERS)
 
 
+def _yaml_value(value: Any) -> str:
+    """A JSON value as YAML that OmegaConf reads back unchanged (strings double-quoted, their
+    ``${`` escaped so they are never interpolations)."""
+    if isinstance(value, str):
+        return json.dumps(value.replace("${", "\\${"))
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def write_options(conf_root: str | os.PathLike) -> Path | None:
     """Hydra options ``<conf_root>/sampler/<name>.yaml`` for the registered plugins (name and
     their select's defaults), so ``sampler=<name>`` composes like a built-in; the folder to put
     on Hydra's search path, or None when there are no plugins."""
-    import yaml
-
     plugins = registered()
     if not plugins:
         return None
     root = Path(conf_root)
     (root / "sampler").mkdir(parents=True, exist_ok=True)
     for name, plugin in plugins.items():
+        lines = [f"{json.dumps(key)}: {_yaml_value(value)}" for key, value in
+                 {"name": name, **plugin.defaults()}.items()]
         text = (f"# Generated by coreset-bench from {plugin.source} (sha256 {plugin.sha256[:12]}...)\n"
-                + yaml.safe_dump({"name": name, **plugin.defaults()}, sort_keys=False))
+                + "\n".join(lines) + "\n")
         target = root / "sampler" / f"{name}.yaml"
         if not target.is_file() or target.read_text() != text:
             tmp = target.with_suffix(f".{os.getpid()}.tmp")
@@ -232,7 +265,7 @@ The contract (the same as every built-in sampler's):
   ``initial_embeddings`` (k', d) of the labelled warm-start points ("embeddings"), ``probs``
   (m, C) class probabilities ("probs"), ``oracle(idx)`` per-example losses ("loss_oracle");
 - return ``n_select`` distinct indices into the m candidates; optional ``weights`` (one per
-  index, finite, > 0); ``n_inferences``: model outputs you used; ``info``: what to record in
+  index, finite, >= 0); ``n_inferences``: model outputs you used; ``info``: what to record in
   the row (``sampler_info.<key>``);
 - keyword parameters with defaults are the method's parameters: set them on the command line
   with ``sampler.KEY=VALUE`` (``+sampler.KEY=VALUE`` with ``sampler=plugin``); they, the name
@@ -286,7 +319,17 @@ SPEC = SamplerSpec(
 
 def template(name: str) -> str:
     """The source of a runnable plugin called ``name`` (``coreset-bench new-sampler NAME``)."""
-    if not name.isidentifier() or name.startswith("_"):
-        raise ConfigError(f"new-sampler {name!r}: the name must be a Python identifier "
-                          "(letters, digits, '_'; not starting with a digit or '_')")
+    import builtins
+    import keyword
+
+    from . import SAMPLERS
+
+    taken = {"np", "select", "SPEC", "SamplerSpec", "Selection", "annotations"}
+    if (not name.isidentifier() or name.startswith("_") or keyword.iskeyword(name)
+            or name in taken or hasattr(builtins, name) or name.lower() in RESERVED):
+        raise ConfigError(f"new-sampler {name!r}: the name must be a Python identifier (letters, "
+                          "digits, '_'; not starting with a digit or '_'), not a keyword, a builtin "
+                          f"or one of {', '.join(sorted(taken | set(RESERVED)))}")
+    if name in SAMPLERS:
+        raise ConfigError(f"new-sampler {name!r}: a built-in sampler has that name; choose another")
     return TEMPLATE.format(name=name)
