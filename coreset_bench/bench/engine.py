@@ -21,14 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import defaults, group_option
-
-def recipe() -> dict[str, Any]:
-    """The training recipe of every job (conf/config.yaml, its one home)."""
-    from ..config import train_recipe
-
-    return train_recipe()
-
+from ..config import defaults, group_option, train_recipe
 
 def _subsets(n_pool: int, k: int, n: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -78,7 +71,7 @@ def warm_embeddings(ds, budget: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     from ..protocols.classification import prepare_group
 
     eng = engines.get("vmap", "jax", group_option("model", "mlp"), ds.x_pool.shape[1:],
-                      ds.num_classes, recipe())
+                      ds.num_classes, train_recipe())
     g = prepare_group(ds, budget=budget, seed=seed, engine=eng,
                       warm_start_frac=defaults("warm_start_frac"), needs={"embeddings"})
     return g.embeddings[g.candidates], g.embeddings[g.warm]
@@ -159,13 +152,13 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     mnist = data.load("mnist")
     echo(f"[1] training, MNIST MLP 784-128-10, k={k_train}, Adam, batch 32, 10 epochs "
          f"(1 thread, compile excluded)")
-    out["train_mlp"] = training(mnist, group_option("model", "mlp"), k_train, recipe(),
+    out["train_mlp"] = training(mnist, group_option("model", "mlp"), k_train, train_recipe(),
                                 echo=echo)
     if cnn:
         cifar = data.load("cifar10", eval_split="train_holdout", max_eval=2000)
         echo("[1b] training, CIFAR-10 CNN, k=500, 2 epochs (JAX convolutions are slow on CPU)")
         out["train_cnn"] = training(cifar, group_option("model", "cnn"), 500,
-                                    {**recipe(), "epochs": 2}, n_list=(1, 4), echo=echo)
+                                    {**train_recipe(), "epochs": 2}, n_list=(1, 4), echo=echo)
     k2 = int(round(group_option("sampler", "loss")["cluster_frac"] * k_cluster))
     x, _ = warm_embeddings(mnist, k_cluster)
     echo(f"[2] k-means, k''={k2} on {len(x)} real MNIST warm-start embeddings (budget "

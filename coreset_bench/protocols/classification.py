@@ -155,6 +155,11 @@ def validate(ds: Dataset, budget: int, *, model_cfg: Mapping[str, Any],
     return {"k_warm": k_warm}
 
 
+def _ours(fn) -> bool:
+    """Is ``fn`` the package's own (a built-in sampler's), not a plugin's?"""
+    return str(getattr(fn, "__module__", "")).startswith("coreset_bench.")
+
+
 def check_params(spec: SamplerSpec, budget: int, n_select: int, params: Mapping[str, Any]) -> None:
     """Unknown sampler parameters and impossible budgets fail before any training."""
     split_params(spec.name, params, (), [spec.select])
@@ -165,7 +170,7 @@ def check_params(spec: SamplerSpec, budget: int, n_select: int, params: Mapping[
     except UserError:
         raise
     except Exception as exc:   # a plugin's validate that fails: its fault, said in one line
-        if str(getattr(spec.validate, "__module__", "")).startswith("coreset_bench."):
+        if _ours(spec.validate):
             raise   # a built-in's: a bug of ours, with its traceback
         raise ConfigError(f"sampler {spec.name}: its validate raised {type(exc).__name__}: "
                           f"{exc}") from None
@@ -178,7 +183,7 @@ def select(group: Group, spec: SamplerSpec, params: Mapping[str, Any]) -> Select
     try:
         sel = spec.select(sampler_inputs(group, spec), n_select, rng, **params)
     except UserError as exc:   # raised by a plugin's select: its fault, a failed row
-        if str(getattr(spec.select, "__module__", "")).startswith("coreset_bench."):
+        if _ours(spec.select):
             raise
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
     idx = check_selection(sel, n_select, len(group.candidates), spec.name)

@@ -63,9 +63,6 @@ def repair(results_dir: str | Path) -> list[str]:
         except FileNotFoundError:
             pass
 
-    def holding(cell: str) -> claims.Claim | None:   # None: another process runs the cell
-        return claims.claim(root, cell)
-
     for path in _row_files(root):
         try:
             row = rows.parse_row(path)
@@ -76,13 +73,15 @@ def repair(results_dir: str | Path) -> list[str]:
             continue
         if row["status"] != "ok":
             continue
-        problem = rows.selection_problem(root, row)   # None for rows the store counts as done
-        if problem is None:
+        if rows.selection_problem(root, row) is None:   # None: the store counts it as done
             continue
-        held = holding(rows.cell_name(row))
-        if held is None:          # its cell is being run (a forced re-run writes the selection
-            continue              # first): not ours to judge now
+        held = claims.claim(root, rows.cell_name(row))   # None: another process runs the cell
+        if held is None:          # (a forced re-run writes the selection first): not ours to judge
+            continue
         try:
+            problem = rows.selection_problem(root, row)   # again, under the cell's claim
+            if problem is None:
+                continue
             sel = rows.selection_path(root, row["run_key"])
             if sel.is_file():
                 move(sel, f"selection {problem}")
@@ -91,13 +90,14 @@ def repair(results_dir: str | Path) -> list[str]:
             held.release()
     keys = {p.stem for p in _row_files(root)}
     for marker in sorted((root / rows.CELLS).glob("*")):
-        if not marker.is_file() or marker.name.startswith("."):
+        if not marker.is_file() or marker.name.startswith(".") or \
+                marker.read_text().strip() in keys:
             continue
-        held = holding(marker.name)
-        if held is None:          # a run of this cell is writing its row now
+        held = claims.claim(root, marker.name)   # None: a run of this cell is writing its row now
+        if held is None:
             continue
         try:
-            if marker.read_text().strip() not in keys:
+            if marker.read_text().strip() not in keys:   # again, under the cell's claim
                 marker.unlink(missing_ok=True)
                 done.append(f"removed cell marker {marker} (its row is gone; the cell is free)")
         finally:
