@@ -13,7 +13,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # The models each task can run (``model=auto`` picks the dataset's paper model among them).
 # ``linear`` is a softmax (logistic-regression) head for classification, e.g. a linear probe on
 # precomputed embeddings, and weighted least squares for regression.
-MODELS_BY_TASK = {"classification": ("cnn", "linear", "mlp"), "regression": ("linear",)}
+MODELS_BY_TASK = {"classification": ("cnn", "cnn_distil", "linear", "mlp"), "regression": ("linear",)}
 
 
 def options(group: str) -> list[str]:

@@ -48,7 +48,7 @@ def test_every_model_option_builds():
         cfg = composed(f"model={option}")
         params = dict(cfg["model"])
         name = params.pop("name")
-        shape = (32, 32, 3) if name == "cnn" else (8, 8)
+        shape = (32, 32, 3) if name.startswith("cnn") else (8, 8)
         model = models.build(name, shape, 10, seed=0, **params)
         assert model.get_layer(models.EMBEDDING) is not None
 
@@ -95,3 +95,15 @@ def test_run_key_ignores_where_results_go_but_not_what_is_run():
     assert run_key(identity(a)) == run_key(identity(b))
     assert run_key(identity(c)) != run_key(identity(d))
     assert run_key(identity(composed("seed=1"))) != run_key(identity(a))
+
+
+def test_cnn_distil_is_distils_cifarnet():
+    """DISTIL's CifarNet: 3x3 convs of 64/128/256, each pooled (2x2x256 = 1,024 features, its
+    ``64 * 4 * 4``), dense 128 then a 256-wide embedding; 537,610 parameters, as in PyTorch."""
+    params = dict(composed("model=cnn_distil")["model"])
+    model = models.build(params.pop("name"), (32, 32, 3), 10, seed=0, **params)
+    assert model.get_layer(models.EMBEDDING).output.shape[-1] == 256
+    flat = [layer for layer in model.layers if layer.__class__.__name__ == "Flatten"][0]
+    assert flat.output.shape[-1] == 1024
+    # conv: 3*64*9+64 + 64*128*9+128 + 128*256*9+256; dense: 1024*128+128 + 128*256+256 + 256*10+10
+    assert model.count_params() == 1792 + 73856 + 295168 + 131200 + 33024 + 2570

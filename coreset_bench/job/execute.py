@@ -19,12 +19,16 @@ the protocol knew before the work (``Outcome.extras``), then the work's own colu
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import os
+import subprocess
 import logging
 import platform
 import socket
 import time
 import traceback
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -53,6 +57,26 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The code's commit and whether the tree had uncommitted changes to tracked files.
+
+    From ``git`` in the package's checkout; where there is none (a copy without ``.git``, e.g.
+    on a machine the tree was sent to), from ``CORESET_BENCH_COMMIT`` and ``CORESET_BENCH_DIRTY``
+    (0/1) set by whoever copied it; else unknown (None)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return {"code_commit": commit, "code_dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        commit = os.environ.get("CORESET_BENCH_COMMIT") or None
+        dirty = os.environ.get("CORESET_BENCH_DIRTY")
+        return {"code_commit": commit, "code_dirty": None if dirty is None else dirty == "1"}
 
 
 def execute(cfg: Mapping[str, Any], wait: bool | None = None) -> list[dict[str, Any] | str | None]:
@@ -93,7 +117,7 @@ def base_row(p: Planned, task: str, ds: data.Dataset, extras: Mapping[str, Any])
         "n_pool": ds.n_pool, "n_eval": int(len(ds.x_eval)), **extras,
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(), "versions": versions(),
-        "device": backend.device(),
+        "device": backend.device(), **code_version(),
     }
     row.update(flatten("", {k: v for k, v in p.ident.items()
                             if k not in ("dataset", "budget", "seed")}, {}))

@@ -6,6 +6,10 @@
   (flattened) input itself.
 - ``cnn`` (CIFAR-10): Conv(32,3)-Pool-Conv(64,3)-Pool-Conv(64,3)-Flatten-Dense(128)-Dense(64)-
   Dense(10), relu: three conv and three dense layers as the paper says (sizes from PROTOCOL.md).
+- ``cnn_distil`` (CIFAR-10, not the default): DISTIL's CifarNet (decile-team/distil,
+  ``distil/utils/models/cifar10net.py``), the setup the paper says it largely follows:
+  Conv(64,3)-Pool-Conv(128,3)-Pool-Conv(256,3)-Pool-Flatten-Dense(128)-Dense(256) [embedding]-
+  Dense(10), relu. DISTIL's random crop / flip augmentation is not applied (no model here is).
 
 The last hidden layer is named ``embedding``; its output is the embedding the samplers use.
 Outputs are logits; losses use ``from_logits=True``. The recipe (from scratch, Adam 1e-3,
@@ -62,28 +66,36 @@ def _linear(input_shape: Sequence[int], num_classes: int):
     return keras.Model(inputs, outputs, name="linear")
 
 
-def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int] = (32, 64, 64),
-         kernel_size: int = 3, dense_units: Sequence[int] = (128, 64)):
+def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int],
+         kernel_size: int, dense_units: Sequence[int], pool_last: bool = False,
+         name: str = "cnn"):
     keras = _keras()
     inputs = keras.Input(shape=tuple(input_shape))
     h = inputs
     for i, filters in enumerate(conv_filters):
         h = keras.layers.Conv2D(int(filters), int(kernel_size), activation="relu")(h)
-        if i < len(conv_filters) - 1:
+        if pool_last or i < len(conv_filters) - 1:
             h = keras.layers.MaxPooling2D()(h)
     h = keras.layers.Flatten()(h)
     for i, units in enumerate(dense_units):
         name = EMBEDDING if i == len(dense_units) - 1 else None
         h = keras.layers.Dense(int(units), activation="relu", name=name)(h)
     outputs = keras.layers.Dense(num_classes, name="logits")(h)
-    return keras.Model(inputs, outputs, name="cnn")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _cnn_distil(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[int],
+                kernel_size: int, dense_units: Sequence[int]):
+    # DISTIL's CifarNet pools after every convolution (2x2x256 before the dense layers).
+    return _cnn(input_shape, num_classes, conv_filters, kernel_size, dense_units,
+                pool_last=True, name="cnn_distil")
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
           **params: Any):
     """A fresh, seeded, uncompiled ``keras.Model`` ``name`` (``params``: the model config's keys)."""
     keras = _keras()
-    builders = {"mlp": _mlp, "cnn": _cnn, "linear": _linear}
+    builders = {"mlp": _mlp, "cnn": _cnn, "cnn_distil": _cnn_distil, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")
     keras.utils.set_random_seed(seed)

@@ -30,7 +30,8 @@ from .vmap import FitSpec
 
 ENGINES = ("keras_fit", "vmap")
 ENGINE_BACKENDS = {"keras_fit": ("tensorflow", "jax"), "vmap": ("jax",)}
-AUTO = {"mlp": ("vmap", "jax"), "linear": ("vmap", "jax"), "cnn": ("keras_fit", "tensorflow")}
+AUTO = {"mlp": ("vmap", "jax"), "linear": ("vmap", "jax"), "cnn": ("keras_fit", "tensorflow"),
+        "cnn_distil": ("keras_fit", "tensorflow")}
 
 __all__ = ["ENGINES", "FitSpec", "resolve", "get"]
 
