@@ -50,7 +50,7 @@ clean: ## remove the virtual environment and caches (results/ is kept)
 SEEDS ?= range(0,100)
 PAPER_EXPERIMENTS := fig1_gas fig2_mnist fig2_fashion_mnist fig4_mnist fig4_fashion_mnist
 CIFAR_EXPERIMENTS := fig2_cifar10 fig4_cifar10
-# The published CIFAR-10 rows were trained on one GPU by scripts/gpu_cifar_sweep.sh (engine=vmap
+# The published CIFAR-10 rows were trained on one GPU by scripts/gpu_cifar10.py (engine=vmap
 # backend=jax, part of their run keys). Here the same keys run on JAX's CPU convolutions (about
 # 2x slower than TensorFlow's); CIFAR_ARGS= (empty) uses auto (TensorFlow) instead, which needs
 # another results_dir: a cell holds rows of one identity only.

@@ -288,19 +288,79 @@ def cmd_results_export(args: list[str]) -> int:
     return 0
 
 
+def cmd_results_publish(args: list[str]) -> int:
+    from .store import published
+
+    parser = argparse.ArgumentParser(
+        prog="coreset-bench results publish",
+        description="The ok rows of a results directory as one published file (gzipped JSON "
+                    "lines, the same bytes for the same rows; selections not included).")
+    parser.add_argument("results_dir")
+    parser.add_argument("--to", required=True, help="output file, ending in .jsonl.gz")
+    parser.add_argument("--where", action="append", default=[], metavar="COLUMN=V1,V2",
+                        help="keep rows whose COLUMN is one of the values (repeatable)")
+    ns = parser.parse_args(args)
+    if not (Path(ns.results_dir) / "rows").is_dir():
+        return _fail(f"no result rows under {ns.results_dir!r}/rows")
+    if not ns.to.endswith(published.SUFFIX):
+        return _fail(f"--to {ns.to!r}: the file name must end in {published.SUFFIX}")
+    where = {}
+    for item in ns.where:
+        col, sep, values = item.partition("=")
+        if not sep or not col or not values:
+            return _fail(f"--where {item!r}: write COLUMN=VALUE[,VALUE...]")
+        where[col] = values.split(",")
+    n = published.publish(ns.results_dir, ns.to, where)
+    print(f"{n} ok rows written to {ns.to} ({Path(ns.to).stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+def cmd_results_import(args: list[str]) -> int:
+    from .errors import UserError
+    from .store import published
+
+    parser = argparse.ArgumentParser(
+        prog="coreset-bench results import",
+        description="Published rows (a .jsonl.gz file or a folder of them) into a results "
+                    "directory, so a sweep there runs only what they lack.")
+    parser.add_argument("published")
+    parser.add_argument("results_dir", nargs="?", default="results")
+    ns = parser.parse_args(args)
+    if not published.is_published(ns.published):
+        return _fail(f"{ns.published!r} is not a published rows file (*{published.SUFFIX}) "
+                     "or a folder of them")
+    try:
+        counts = published.import_rows(ns.published, ns.results_dir)
+    except UserError as exc:
+        return _fail(str(exc))
+    print(f"{ns.results_dir}: {counts['imported']} rows imported, {counts['present']} already "
+          f"done there, {counts['conflict']} left out (their cell holds another identity)")
+    return 0
+
+
 def cmd_results(args: list[str]) -> int:
+    from .errors import UserError
     from .report.summary import summary_table
+    from .store import published
 
     if args and args[0] == "check":
         return cmd_results_check(args[1:])
     if args and args[0] == "export":
         return cmd_results_export(args[1:])
+    if args and args[0] == "publish":
+        return cmd_results_publish(args[1:])
+    if args and args[0] == "import":
+        return cmd_results_import(args[1:])
     parser = argparse.ArgumentParser(prog="coreset-bench results")
-    parser.add_argument("results_dir", nargs="?", default="results")
+    parser.add_argument("results_dir", nargs="?", default="results",
+                        help="a results directory, a published rows file or a folder of them")
     ns = parser.parse_args(args)
-    if not Path(ns.results_dir).is_dir():
+    if not Path(ns.results_dir).is_dir() and not published.is_published(ns.results_dir):
         return _fail(f"results directory {ns.results_dir!r} does not exist")
-    table = summary_table(ns.results_dir)
+    try:
+        table = summary_table(ns.results_dir)
+    except UserError as exc:
+        return _fail(str(exc))
     if table is None:
         return _fail(f"no result rows under {ns.results_dir}/rows; run `coreset-bench run` first")
     print(table)
@@ -353,7 +413,7 @@ def cmd_report(args: list[str]) -> int:
     try:
         opts = report.cli_options(args)
         results_dir = opts.get("results_dir", "results")
-        if not Path(results_dir).is_dir():
+        if not Path(results_dir).exists():
             return _fail(f"results directory {results_dir!r} does not exist")
         index = report.build(results_dir, experiment=opts.get("experiment"), out=opts.get("out"),
                              baseline=opts.get("baseline"))

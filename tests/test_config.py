@@ -78,11 +78,11 @@ def test_experiments_compose():
 
 def test_model_auto_resolves_to_the_papers_model_and_shares_the_run_key():
     auto = composed("dataset=cifar10")
-    explicit = composed("dataset=cifar10", "model=cnn")
+    explicit = composed("dataset=cifar10", "model=cnn_distil")
     entry = data.entry("cifar10")
     auto["model"] = resolve_model(auto["model"], entry.default_model)
     explicit["model"] = resolve_model(explicit["model"], entry.default_model)
-    assert auto["model"]["name"] == "cnn"
+    assert auto["model"]["name"] == "cnn_distil"
     assert run_key(identity(auto)) == run_key(identity(explicit))
     assert resolve_model({"name": "auto"}, "mlp")["name"] == "mlp"
 

@@ -188,10 +188,10 @@ def test_mnist_run_end_to_end(mirror, tmp_path):
 
 @pytest.mark.slow
 def test_cifar10_cnn_run_end_to_end(mirror, tmp_path):
-    """CIFAR-10 with the paper's CNN on the train-holdout split (the mirror's test set is partial)."""
+    """CIFAR-10 with its default CNN (DISTIL's) on the train-holdout split (the mirror's test set is partial)."""
     [row] = job.execute(config("dataset=cifar10", "dataset.eval_split=train_holdout",
                                   "sampler=loss", "budget=500", f"results_dir={tmp_path}"))
-    assert row["status"] == "ok" and row["model"] == "cnn"
+    assert row["status"] == "ok" and row["model"] == "cnn_distil"
     assert row["n_pool"] == 40000 and row["n_eval"] == 10000
     assert row["dataset.eval_split"] == "train_holdout"
     assert 0.15 < row["accuracy"] < 0.6  # 500 labelled images, 10 epochs; chance is 0.1

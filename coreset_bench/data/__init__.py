@@ -54,7 +54,7 @@ REGISTRY: dict[str, _Entry] = {
     "mnist": _Entry(mnist.loader("mnist"), mnist.manifest("mnist"), "classification", "mlp"),
     "fashion_mnist": _Entry(mnist.loader("fashion_mnist"), mnist.manifest("fashion_mnist"),
                             "classification", "mlp"),
-    "cifar10": _Entry(cifar10.load, cifar10.manifest, "classification", "cnn"),
+    "cifar10": _Entry(cifar10.load, cifar10.manifest, "classification", "cnn_distil"),
     "gas_sensor_drift": _Entry(gas_sensor_drift.load, gas_sensor_drift.manifest, "regression",
                                "linear"),
     "synthetic_regression": _Entry(synthetic_regression.load, synthetic_regression.manifest,

@@ -63,9 +63,13 @@ def versions() -> dict[str, str]:
 def code_version() -> dict[str, Any]:
     """The code's commit and whether the tree had uncommitted changes to tracked files.
 
-    From ``git`` in the package's checkout; where there is none (a copy without ``.git``, e.g.
-    on a machine the tree was sent to), from ``CORESET_BENCH_COMMIT`` and ``CORESET_BENCH_DIRTY``
-    (0/1) set by whoever copied it; else unknown (None)."""
+    ``CORESET_BENCH_COMMIT`` (and ``CORESET_BENCH_DIRTY``, 0/1) when set, by whoever copied the
+    tree elsewhere (a lent machine's copy can carry a stale ``.git``); else ``git`` in the
+    package's checkout; else unknown (None)."""
+    if os.environ.get("CORESET_BENCH_COMMIT"):
+        dirty = os.environ.get("CORESET_BENCH_DIRTY")
+        return {"code_commit": os.environ["CORESET_BENCH_COMMIT"],
+                "code_dirty": None if dirty is None else dirty == "1"}
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
@@ -74,9 +78,7 @@ def code_version() -> dict[str, Any]:
                                 capture_output=True, text=True, timeout=10, check=True).stdout
         return {"code_commit": commit, "code_dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
-        commit = os.environ.get("CORESET_BENCH_COMMIT") or None
-        dirty = os.environ.get("CORESET_BENCH_DIRTY")
-        return {"code_commit": commit, "code_dirty": None if dirty is None else dirty == "1"}
+        return {"code_commit": None, "code_dirty": None}
 
 
 def execute(cfg: Mapping[str, Any], wait: bool | None = None) -> list[dict[str, Any] | str | None]:

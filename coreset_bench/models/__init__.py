@@ -6,7 +6,7 @@
   (flattened) input itself.
 - ``cnn`` (CIFAR-10): Conv(32,3)-Pool-Conv(64,3)-Pool-Conv(64,3)-Flatten-Dense(128)-Dense(64)-
   Dense(10), relu: three conv and three dense layers as the paper says (sizes from PROTOCOL.md).
-- ``cnn_distil`` (CIFAR-10, not the default): DISTIL's CifarNet (decile-team/distil,
+- ``cnn_distil`` (CIFAR-10's default): DISTIL's CifarNet (decile-team/distil,
   ``distil/utils/models/cifar10net.py``), the setup the paper says it largely follows:
   Conv(64,3)-Pool-Conv(128,3)-Pool-Conv(256,3)-Pool-Flatten-Dense(128)-Dense(256) [embedding]-
   Dense(10), relu. DISTIL's random crop / flip augmentation is not applied (no model here is).

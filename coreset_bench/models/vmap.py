@@ -31,6 +31,10 @@ from . import backend
 
 CHUNK = 32          # optimizer steps per compiled call
 EVAL_CHUNK = 2048   # rows per compiled forward pass
+# Device memory for the layer outputs of one evaluation pass of all a group's models together:
+# a pass of 11 DISTIL CNNs on 2,048 images asked for 6 GiB and ran out of memory on a GPU shared
+# by 9 workers; with this, it takes 192 rows at a time. (The MLPs keep EVAL_CHUNK rows.)
+EVAL_BYTES = 1 << 30
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
 
 
@@ -97,6 +101,9 @@ class Arch:
         self._probe_order = [ids.index(id(v)) for v in self.probe.trainable_variables]
         self._data: dict = {}
         self._jax, self._jnp = jax, jnp
+        # float32 outputs of every layer for one input row (an upper bound of what is live)
+        self.activation_bytes = 4 * sum(
+            int(np.prod([int(d) for d in layer.output.shape[1:]])) for layer in self.template.layers[1:])
 
         def logits_fn(p, x):
             return self.template.stateless_call(p, [], x, training=False)[0]
@@ -207,6 +214,12 @@ class Arch:
                 part = np.concatenate([part, np.zeros((size - n, *part.shape[1:]), part.dtype)])
             yield s, n, part
 
+    def eval_rows(self, n_models: int) -> int:
+        """Rows per evaluation pass of ``n_models`` models: EVAL_CHUNK, or fewer (a multiple of
+        64) where their layer outputs would exceed EVAL_BYTES."""
+        fit = EVAL_BYTES // max(1, self.activation_bytes * n_models)
+        return int(min(EVAL_CHUNK, max(64, fit // 64 * 64)))
+
     def evaluate(self, models: Sequence[Model], x: np.ndarray, y: np.ndarray
                  ) -> list[tuple[float, float]]:
         """(accuracy, mean cross-entropy) of every model on (x, y), all in one pass."""
@@ -215,7 +228,7 @@ class Arch:
         correct = np.zeros(len(models))
         loss = np.zeros(len(models))
         y32 = np.asarray(y, np.int32)
-        for s, n, part in self._chunks(np.asarray(x, np.float32)):
+        for s, n, part in self._chunks(np.asarray(x, np.float32), self.eval_rows(len(models))):
             yb = np.zeros(len(part), np.int32)
             yb[:n] = y32[s:s + n]
             logits = self._logits(params, part)

@@ -165,10 +165,11 @@ def selection_problem(results_dir: str | os.PathLike, row: Mapping[str, Any]) ->
     """Why the selection file of an ok row is not sound (missing though the row says it was
     saved, does not load, or its sha1 is not the row's), or None. Rows written with
     ``save_selection=false`` (``selection_saved`` false) have none; rows older than that column
-    are not faulted for a missing one."""
+    are not faulted for a missing one, nor rows imported from published files (``published``:
+    those files carry ``selection_sha1`` but not the indices; see ``store.published``)."""
     path = selection_path(results_dir, row["run_key"])
     if not path.is_file():
-        return "is missing" if row.get("selection_saved") else None
+        return "is missing" if row.get("selection_saved") and not row.get("published") else None
     try:
         chosen = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -263,10 +264,15 @@ def read_selection(results_dir: str | os.PathLike, key: str) -> np.ndarray:
 
 
 def load(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
-    """All rows under ``results_dir`` as one DataFrame (empty, with the core columns, if none)."""
+    """All rows under ``results_dir`` as one DataFrame (empty, with the core columns, if none).
+    ``results_dir`` may also be a published rows file or a folder of them (``store.published``)."""
+    from . import published
+
     rows_dir = Path(results_dir) / ROWS
     records, damaged = [], 0
-    if rows_dir.is_dir():
+    if published.is_published(results_dir):
+        records = published.read(results_dir)
+    elif rows_dir.is_dir():
         for path in sorted(rows_dir.glob("*.json")):
             if path.name.startswith("."):
                 continue

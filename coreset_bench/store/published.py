@@ -1,0 +1,105 @@
+"""Published rows: the rows behind a report, as files a repository can hold.
+
+A published file is gzip-compressed JSON lines, one row per line exactly as its row file holds it
+(keys sorted), lines ordered by run_key, gzip header without a time stamp: publishing the same
+rows twice gives the same bytes. Selections are not in it (they are the bulk: tens of MB per
+experiment); each row keeps ``selection_sha1``, the digest of its selected indices.
+
+- ``publish(results_dir, path, where)``: the ok rows of ``results_dir`` matching ``where`` (column
+  -> allowed values) written to ``path`` (``docs/reproduction/rows/<experiment>.jsonl.gz``).
+- ``read(path)``: the rows of one file, or of every ``*.jsonl.gz`` in a folder.
+- ``import_rows(paths, results_dir)``: each published row becomes a row file of
+  ``results_dir`` (with its cell marker) unless the run is done there already, marked
+  ``published: <file name>``; the store counts such a row as done without its selection file
+  (``rows.selection_problem``), so a sweep on a fresh clone resumes from the published rows and
+  runs only what they lack. A row whose cell holds another identity is left out and counted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import UserError
+from . import rows as _rows
+
+SUFFIX = ".jsonl.gz"
+
+
+def is_published(path: str | os.PathLike) -> bool:
+    """A published file, or a folder of them (and no ``rows/`` of a results directory)."""
+    p = Path(path)
+    if p.is_file():
+        return p.name.endswith(SUFFIX)
+    return p.is_dir() and not (p / _rows.ROWS).is_dir() and any(p.glob(f"*{SUFFIX}"))
+
+
+def files(path: str | os.PathLike) -> list[Path]:
+    p = Path(path)
+    return [p] if p.is_file() else sorted(p.glob(f"*{SUFFIX}"))
+
+
+def read(path: str | os.PathLike) -> list[dict[str, Any]]:
+    out = []
+    for f in files(path):
+        try:
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                out.extend(json.loads(line) for line in fh if line.strip())
+        except (OSError, EOFError, json.JSONDecodeError) as exc:
+            raise UserError(f"published rows {f} do not read ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def encode(records: Iterable[Mapping[str, Any]]) -> bytes:
+    lines = [json.dumps(dict(r), sort_keys=True, default=_rows._jsonable)
+             for r in sorted(records, key=lambda r: r["run_key"])]
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(("\n".join(lines) + ("\n" if lines else "")).encode())
+    return buf.getvalue()
+
+
+def matches(row: Mapping[str, Any], where: Mapping[str, Iterable[Any]]) -> bool:
+    return all(str(row.get(col)) in {str(v) for v in allowed} for col, allowed in where.items())
+
+
+def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
+            where: Mapping[str, Iterable[Any]] | None = None) -> int:
+    """Write the ok rows of ``results_dir`` matching ``where`` to ``path``; their number."""
+    records = []
+    for f in sorted((Path(results_dir) / _rows.ROWS).glob("*.json")):
+        if f.name.startswith("."):
+            continue
+        try:
+            row = _rows.parse_row(f)
+        except (_rows.DamagedRow, FileNotFoundError):
+            continue
+        if row.get("status") == "ok" and matches(row, where or {}):
+            row.pop("published", None)
+            records.append(row)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _rows.atomic_write_bytes(Path(path), encode(records))
+    return len(records)
+
+
+def import_rows(path: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str, int]:
+    """Published rows of ``path`` into ``results_dir``: counts of imported, already done there,
+    and left out (their cell holds another identity)."""
+    counts = {"imported": 0, "present": 0, "conflict": 0}
+    for f in files(path):
+        for row in read(f):
+            key = row["run_key"]
+            if _rows.has_ok_row(results_dir, key):
+                counts["present"] += 1
+                continue
+            owner = _rows.cell_owner(results_dir, row)
+            if owner not in (None, key):
+                counts["conflict"] += 1
+                continue
+            _rows.write_row(results_dir, {**row, "published": f.name})
+            counts["imported"] += 1
+    return counts

@@ -1,0 +1,65 @@
+"""Published rows (docs/reproduction/rows/*.jsonl.gz): same bytes for the same rows, readable by
+`results` and `report`, and a fresh results directory resumes from them (issue 22)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from conftest import run_cli
+
+from coreset_bench import store
+from coreset_bench.store import published
+
+
+def test_a_fresh_results_dir_resumes_from_published_rows(tmp_path):
+    made, fresh = tmp_path / "made", tmp_path / "fresh"
+    sweep = ("run", "-m", "sampler=uniform,kcenter", "budget=40,60", "seed=0")
+    out = run_cli(*sweep, f"results_dir={made}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    # a failed row is not published
+    bad = dict(json.loads(next((made / "rows").glob("*.json")).read_text()), status="failed")
+    bad["run_key"] = "f" * 16
+    store.write_row(made, bad)
+
+    pub = tmp_path / "rows" / "demo.jsonl.gz"
+    out = run_cli("results", "publish", str(made), "--to", str(pub), "--where", "sampler=uniform,kcenter")
+    assert out.returncode == 0 and "4 ok rows written" in out.stdout, out.stderr
+    first = pub.read_bytes()
+    assert run_cli("results", "publish", str(made), "--to", str(pub)).returncode == 0
+    assert pub.read_bytes() == first                      # same rows, same bytes
+    lines = gzip.decompress(first).decode().splitlines()
+    keys = [json.loads(line)["run_key"] for line in lines]
+    assert keys == sorted(keys) and len(keys) == 4
+    # what the published file holds is the rows as written, selection digest included
+    on_disk = {r["run_key"]: r for r in (json.loads(p.read_text()) for p in (made / "rows").glob("*.json"))}
+    for line in lines:
+        r = json.loads(line)
+        assert r == on_disk[r["run_key"]] and r["selection_sha1"]
+
+    table = run_cli("results", str(pub))
+    assert table.returncode == 0 and "kcenter" in table.stdout and "accuracy_mean" in table.stdout
+    folder = run_cli("results", str(pub.parent))
+    assert folder.returncode == 0 and folder.stdout == table.stdout
+
+    out = run_cli("results", "import", str(pub.parent), str(fresh))
+    assert out.returncode == 0 and "4 rows imported, 0 already done" in out.stdout, out.stdout
+    assert not (fresh / "selections").exists()            # the indices stay out of the repository
+    assert all(store.has_ok_row(fresh, k) for k in keys)  # done without their selection files
+    again = run_cli(*sweep, "seed=0,1", f"results_dir={fresh}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "runs ok=4 skipped=4 failed=0" in again.stderr  # only seed 1 ran
+    assert run_cli("results", "check", str(fresh)).returncode == 0
+    second = run_cli("results", "import", str(pub), str(fresh))
+    assert "0 rows imported, 4 already done there" in second.stdout
+
+
+def test_bad_published_input_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "x.jsonl.gz").write_bytes(b"not gzip")
+    out = run_cli("results", "import", str(tmp_path / "nothing"), str(tmp_path / "r"))
+    assert out.returncode == 2 and "is not a published rows file" in out.stderr
+    out = run_cli("results", "publish", str(tmp_path / "nothing"), "--to", str(tmp_path / "a.jsonl.gz"))
+    assert out.returncode == 2 and "no result rows under" in out.stderr
+    assert published.is_published(tmp_path / "x.jsonl.gz")
+    out = run_cli("results", str(tmp_path / "x.jsonl.gz"))
+    assert out.returncode != 0 and "do not read" in out.stderr and "Traceback" not in out.stderr
