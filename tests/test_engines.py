@@ -47,6 +47,29 @@ def test_vmap_steps_equal_keras_fit_steps_from_the_same_weights():
     assert acc_k == pytest.approx(acc_v, abs=2e-3) and loss_k == pytest.approx(loss_v, rel=1e-4)
 
 
+@pytest.mark.parametrize("cfg", [
+    {"name": "cnn", "conv_filters": [4, 8, 8], "kernel_size": 3, "dense_units": [16, 8]},
+    {"name": "cnn_distil", "conv_filters": [4, 8, 8], "kernel_size": 3, "dense_units": [16, 8]},
+])
+def test_vmap_cnn_steps_equal_keras_fit_steps_from_the_same_weights(cfg):
+    """The CNNs as the MLP above: two full-batch epochs from the same initial weights land on the
+    same weights and the same evaluation under both engines (CIFAR-10's path on the GPU)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(10, size=64)
+    recipe = {**RECIPE, "batch_size": 64, "epochs": 2}
+    spec = engines.FitSpec(np.arange(64), init_seed=3, fit_seed=4)
+    fit_engine = engines.get("keras_fit", "jax", cfg, x.shape[1:], 10, recipe)
+    [keras_model] = fit_engine.train(x, y, [spec])
+    vm = engines.get("vmap", "jax", cfg, x.shape[1:], 10, recipe)
+    [ours] = vm.train(x, y, [spec])
+    for a, b in zip(ours.params, [np.asarray(v.value) for v in keras_model.trainable_variables]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    acc_k, loss_k = fit_engine.evaluate([keras_model], x, y)[0]
+    acc_v, loss_v = vm.evaluate([ours], x, y)[0]
+    assert acc_k == pytest.approx(acc_v, abs=1 / 64) and loss_k == pytest.approx(loss_v, rel=1e-4)
+
+
 def test_models_trained_together_equal_models_trained_alone():
     ds = data.load("digits")
     vm = engines.get("vmap", "jax", {"name": "mlp", "hidden_units": 32}, ds.x_pool.shape[1:], 10,
@@ -117,3 +140,21 @@ def test_vmap_trains_the_cnn_too():
     assert emb.shape == (10, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
     assert len(vm.evaluate(models, x, y)) == 2
     assert vm.grad_sqnorm(models[1], x[:3], y[:3]).shape == (3,)
+
+
+def test_evaluation_passes_held_to_their_memory_give_the_same_scores(monkeypatch):
+    """An evaluation pass of many models is cut into fewer rows (vmap.EVAL_BYTES); the scores do
+    not depend on the cut."""
+    rng = np.random.default_rng(1)
+    x = rng.random((300, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(10, size=300)
+    cfg = {"name": "cnn_distil", "conv_filters": [4, 8, 8], "kernel_size": 3, "dense_units": [16, 8]}
+    vm = engines.get("vmap", "jax", cfg, x.shape[1:], 10, {**RECIPE, "epochs": 1})
+    models = vm.train(x, y, [engines.FitSpec(np.arange(0, 64), 1, 2), engines.FitSpec(np.arange(64, 128), 3, 4)])
+    whole = vm.evaluate(models, x, y)
+    arch = vmap.arch("cnn_distil", {k: v for k, v in cfg.items() if k != "name"}, x.shape[1:], 10)
+    monkeypatch.setattr(vmap, "EVAL_BYTES", arch.activation_bytes * 2 * 64)   # 64 rows a pass
+    assert arch.eval_rows(2) == 64 and arch.eval_rows(1) == 128
+    cut = vm.evaluate(models, x, y)
+    for (acc_a, loss_a), (acc_b, loss_b) in zip(whole, cut):
+        assert acc_a == acc_b and loss_a == pytest.approx(loss_b, rel=1e-6)

@@ -97,6 +97,21 @@ def test_kmeans_choice_is_validated_and_recorded():
         assert sel.info["kmeans_iters"] >= 1 and sel.info["kmeans_inertia"] > 0
 
 
+def test_kmeans_sklearn_is_scikit_learns_own_fit():
+    """kmeans=sklearn: scikit-learn's KMeans with the config's n_init / max_iter and a seed drawn
+    from the run's generator, its centers snapped to points; the fast path lands near it."""
+    x = clustered(600, 8, 6, 0)
+    knobs = _sensitivity.kmeans_knobs()
+    centers, info = _sensitivity.cluster_points(x, 20, np.random.default_rng(7), kmeans="sklearn")
+    seed = int(np.random.default_rng(7).integers(0, 2**31 - 1))
+    km = KMeans(n_clusters=20, n_init=knobs["kmeans_n_init"], max_iter=knobs["kmeans_max_iter"],
+                random_state=seed).fit(x)
+    np.testing.assert_array_equal(centers, _sensitivity.snap_to_points(x, km.cluster_centers_.astype(x.dtype)))
+    assert info["kmeans_iters"] == km.n_iter_ and info["kmeans_inertia"] == pytest.approx(km.inertia_)
+    _, fast = _sensitivity.cluster_points(x, 20, np.random.default_rng(7), kmeans="fast")
+    assert fast["kmeans_inertia"] <= 1.05 * km.inertia_
+
+
 def test_snapping_in_row_blocks_picks_what_one_pass_picks(monkeypatch):
     """Large pools snap centers to points walking the rows in blocks (O(block) memory); the
     result is the one-pass result (the path every paper-sized pool still takes)."""

@@ -261,6 +261,7 @@ def test_sigterm_stops_a_sweep_cleanly_and_resume_completes(tmp_path, launcher):
     proc = subprocess.Popen([*CLI, *sweep], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(list((tmp_path / "rows").glob("*.json"))) >= 4, what="4 rows")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rows").glob("*.json")}
     proc.send_signal(signal.SIGTERM)          # what SLURM sends before it kills a job
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
@@ -269,6 +270,8 @@ def test_sigterm_stops_a_sweep_cleanly_and_resume_completes(tmp_path, launcher):
         "not recorded; re-run the same command to resume")
     partial = rows_on_disk(tmp_path)
     assert 4 <= len(partial) < len(grid) and {r["status"] for r in partial} == {"ok"}
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "rows").glob("*.json")}
+    assert {k: kept.get(k) for k in before} == before     # every row finished before it, as it was
     time.sleep(3)
     assert len(rows_on_disk(tmp_path)) == len(partial)    # no worker goes on writing
     assert not temp_files(tmp_path)
@@ -277,6 +280,10 @@ def test_sigterm_stops_a_sweep_cleanly_and_resume_completes(tmp_path, launcher):
     assert summary_line(out.stderr) == (
         f"coreset-bench: runs ok={len(grid) - len(partial)} skipped={len(partial)} failed=0")
     assert cells(rows_on_disk(tmp_path)) == grid
+    final = {p.name: p.read_bytes() for p in (tmp_path / "rows").glob("*.json")}
+    assert {k: final.get(k) for k in kept} == kept        # the resume skipped them, never rewrote
+    check = run_cli("results", "check", str(tmp_path))
+    assert check.returncode == 0 and "consistent" in check.stdout, check.stdout
 
 
 def test_submitit_requeue_after_preemption_resumes_the_job(tmp_path):

@@ -169,10 +169,26 @@ def test_bad_recipe_and_model_fail_before_training_and_write_nothing(tmp_path, o
     assert store.load(tmp_path).empty
 
 
-def test_weighted_training_option_runs(tmp_path):
-    [row] = job.execute(config("sampler=loss", "budget=100", "train.weighted=true",
-                                f"results_dir={tmp_path}"))
-    assert row["status"] == "ok" and row["train.weighted"] is True
+def test_weighted_training_trains_on_the_importance_weights_under_its_own_run_key(tmp_path, monkeypatch):
+    """train.weighted=true: same selection as the unweighted run, trained with the sampler's
+    weights (warm start 1, normalised to mean 1), keyed apart by how the weights are computed."""
+    specs = []
+    real = clf.final_spec
+    monkeypatch.setattr(clf, "final_spec", lambda *a, **k: specs.append(real(*a, **k)) or specs[-1])
+    [plain] = job.execute(config("sampler=loss", "budget=100", f"results_dir={tmp_path / 'a'}"))
+    [weighted] = job.execute(config("sampler=loss", "budget=100", "train.weighted=true",
+                                    f"results_dir={tmp_path / 'b'}"))
+    assert plain["status"] == weighted["status"] == "ok" and weighted["train.weighted"] is True
+    assert weighted["run_key"] != plain["run_key"]
+    assert weighted["train.weight_scheme"] == plain["sampler_info.draw_scheme"]
+    assert "train.weight_scheme" not in plain
+    assert weighted["selection_sha1"] == plain["selection_sha1"]
+    unweighted_spec, weighted_spec = specs
+    assert unweighted_spec.weights is None
+    np.testing.assert_array_equal(weighted_spec.rows, unweighted_spec.rows)
+    w = weighted_spec.weights
+    assert np.isclose(w.mean(), 1.0) and w.std() > 0.05 and np.all(w > 0)
+    assert weighted["loss"] != plain["loss"]     # the weights reached the training
 
 
 def test_mnist_run_end_to_end(mirror, tmp_path):
@@ -184,6 +200,16 @@ def test_mnist_run_end_to_end(mirror, tmp_path):
     assert row["accuracy"] > 0.6  # 300 labelled MNIST digits; about 0.8 expected
     frame = store.load(tmp_path)
     assert len(frame) == 1 and frame.loc[0, "dataset"] == "mnist"
+
+
+def test_cifar10_cnn_trains_end_to_end_in_ci(mirror, tmp_path):
+    """The CIFAR-10 path at CI size: the real files, the default network, a small hold-out."""
+    [row] = job.execute(config("dataset=cifar10", "dataset.eval_split=train_holdout",
+                               "dataset.holdout_size=1000", "sampler=uniform", "budget=60",
+                               "train.epochs=2", f"results_dir={tmp_path}"))
+    assert row["status"] == "ok" and row["model"] == "cnn_distil", row.get("error")
+    assert row["n_pool"] == 49000 and row["n_eval"] == 1000 and row["k_warm"] == 12
+    assert 0.05 < row["accuracy"] < 0.5 and np.isfinite(row["loss"])
 
 
 @pytest.mark.slow

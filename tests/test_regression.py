@@ -90,11 +90,14 @@ def test_algorithm2_queries_only_the_medoids_and_mixes_both_terms():
         alg2_distribution(prepared, a, query=query, zeta=-1)
 
 
+@pytest.mark.parametrize("mix", [0.0, 0.3])
 @pytest.mark.parametrize("name", REGRESSION)
-def test_importance_weighted_objective_is_unbiased_over_rows_it_can_draw(name):
-    """E[sum_S w_i (<a_i,x> - b_i)^2] = sum over rows with p_i > 0 of (<a_i,x> - b_i)^2, any x
-    (and likewise for the Gram matrix). That is ||Ax - b||^2 whenever every p_i > 0; the
-    paper's k-medoids variant gives its medoids p = 0, so it misses exactly their share."""
+def test_importance_weighted_objective_is_unbiased_over_rows_it_can_draw(name, mix):
+    """E[sum_S w_i (<a_i,x> - b_i)^2] = sum over rows with p'_i > 0 of (<a_i,x> - b_i)^2, any x
+    (and likewise for the Gram matrix), for the rows and weights the protocol itself draws
+    (``regression.draw``; with a uniform mixture the weights must follow the mixed p'). That is
+    ||Ax - b||^2 whenever every p'_i > 0; the paper's k-medoids variant gives its medoids p = 0,
+    so without a mixture it misses exactly their share."""
     ds = data.load("synthetic_regression", n_rows=600, n_features=4)
     a, b = ds.x_pool, ds.y_pool
     method = samplers.get(name, "regression").regression
@@ -102,21 +105,20 @@ def test_importance_weighted_objective_is_unbiased_over_rows_it_can_draw(name):
     p = method.distribution(prepared, a, query=lambda i: b[i]).p
     x = np.random.default_rng(9).normal(size=a.shape[1])
     residual2 = (a @ x - b) ** 2
-    reachable = p > 0
     rng = np.random.default_rng(5)
     s, draws = 40, 4000
     estimates, grams = [], np.zeros((a.shape[1], a.shape[1]))
     for _ in range(draws):
-        idx = rng.choice(len(a), size=s, replace=True, p=p)
-        w = 1.0 / (s * p[idx])
+        idx, w, drawn_from = reg.draw(p, s, rng, uniform_mix=mix)
         estimates.append(np.sum(w * residual2[idx]))
         grams += (a[idx] * w[:, None]).T @ a[idx]
+    reachable = drawn_from > 0
     estimates = np.asarray(estimates)
     stderr = estimates.std() / np.sqrt(draws)
     assert abs(estimates.mean() - residual2[reachable].sum()) < 4 * stderr
     gram = a[reachable].T @ a[reachable]
     np.testing.assert_allclose(grams / draws, gram, rtol=0.1, atol=0.05 * np.abs(gram).max())
-    if name == "kmedoids":
+    if name == "kmedoids" and mix == 0:
         assert (~reachable).sum() == len(prepared["medoids"])  # exactly the medoids
     else:
         assert reachable.all()

@@ -142,6 +142,11 @@ SWEEP = ("run", "-m", "samplers=[uniform,kcenter]", "budget=30,40,50", "seed=0,1
 GRID = {(s, b, seed) for s in ("uniform", "kcenter") for b in (30, 40, 50) for seed in range(4)}
 
 
+def _snapshot(results_dir) -> dict[str, bytes]:
+    """The finished row files, name -> bytes (a row file appears only complete)."""
+    return {p.name: p.read_bytes() for p in (results_dir / "rows").glob("*.json")}
+
+
 def _rows_on_disk(results_dir):
     rows = [json.loads(p.read_text()) for p in (results_dir / "rows").glob("*.json")]
     return [(r["sampler"], r["budget"], r["seed"], r["status"]) for r in rows]
@@ -155,11 +160,14 @@ def test_sweep_killed_midway_resumes_to_exactly_the_grid(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and len(list((tmp_path / "rows").glob("*.json"))) < 4:
         time.sleep(0.2)
+    before = _snapshot(tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = _rows_on_disk(tmp_path)
     assert 4 <= len(partial) < len(GRID), "the kill should land part-way"
     assert {r[3] for r in partial} == {"ok"}   # a killed run leaves no row, never a bad one
+    after_kill = _snapshot(tmp_path)
+    assert {k: after_kill.get(k) for k in before} == before   # every finished row kept as it was
 
     out = run_cli(*SWEEP, f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -168,6 +176,10 @@ def test_sweep_killed_midway_resumes_to_exactly_the_grid(tmp_path):
     assert {r[:3] for r in rows} == GRID         # ... and nothing missing
     assert {r[3] for r in rows} == {"ok"}
     assert f"ok={len(GRID) - len(partial)} skipped={len(partial)} failed=0" in out.stderr
+    final = _snapshot(tmp_path)
+    assert {k: final.get(k) for k in after_kill} == after_kill   # skipped, never rewritten
+    check = run_cli("results", "check", str(tmp_path))
+    assert check.returncode == 0 and "consistent" in check.stdout, check.stdout
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_rows(tmp_path):

@@ -51,6 +51,31 @@ def test_every_estimator_of_the_total_loss_is_unbiased():
     assert np.abs(errors["iid"]).mean() < np.abs(errors["uniform"]).mean()
 
 
+def test_the_coverage_check_fails_where_the_theorems_assumption_does():
+    """The bound check above has teeth: with a loss that jumps (2% of the points 40 higher, at
+    random) and lambda = 0, the Hoelder condition the theorem assumes fails for most points and
+    the i.i.d. error leaves the bound more often than 1/e of the time at s = 200 and 1500; with
+    lambda = auto on the same loss the condition holds again for over 90% of the points and the
+    coverage is back above 1 - 1/e."""
+    rng = np.random.default_rng(3)
+    centers = rng.normal(0, 5, size=(8, 16))
+    x = (centers[rng.integers(0, 8, 2000)] + rng.normal(size=(2000, 16))).astype(np.float32)
+    loss = 0.5 + np.sin(x[:, 0]) ** 2 + 40.0 * (np.random.default_rng(1).random(2000) < 0.02)
+    for lam, fails in ((0.0, True), ("auto", False)):
+        within, memo = [], {}
+        for seed in range(300):
+            out, _ = theorem5(x, loss, n_clusters=40, s_grid=[200, 1500], seed=seed, budget=200,
+                              lam=lam, cluster_rng=np.random.default_rng(7), memo=memo)
+            within.append(np.abs(out["thm5.err_iid"]) <= np.asarray(out["thm5.bound"]))
+        coverage = np.mean(within, axis=0)
+        if fails:
+            assert out["thm5.holder_violations"] > 0.5
+            assert (coverage < 1 - 1 / math.e).all(), coverage
+        else:
+            assert out["thm5.holder_violations"] < 0.1
+            assert (coverage >= 1 - 1 / math.e).all(), coverage
+
+
 def test_the_study_runs_from_the_cli_and_is_summarised(tmp_path):
     out = run_cli("run", "-m", "experiment=thm5_mnist", "dataset=digits", "study.s=[50,200]",
                   "budget=100", "seed=0,1,2", f"results_dir={tmp_path}")
