@@ -63,7 +63,8 @@ ABLATIONS := abl_gas_mix10 abl_gas_mix50 abl_gas_unweighted abl_gas_batches6 abl
 # The Theorem 5 check (not an experiment of the paper; results/theory/*).
 THEORY := thm5_mnist thm5_fashion_mnist thm5_cifar10
 REPORT_DIR ?= docs/reproduction
-reproduce: install ## every paper experiment (resuming), the ablations, the Theorem 5 check, Table 1, then the report in docs/reproduction/; quick: make reproduce SEEDS='range(0,10)'
+reproduce: install ## every paper experiment (resuming from the published rows), the ablations, the Theorem 5 check, Table 1, then the report in docs/reproduction/; quick: make reproduce SEEDS='range(0,10)'
+	$(BIN)/coreset-bench results import docs/reproduction/rows results
 	@for e in $(PAPER_EXPERIMENTS); do \
 	  echo "== experiment=$$e seed=$(SEEDS)"; \
 	  $(BIN)/coreset-bench run -m experiment=$$e 'seed=$(SEEDS)' || exit $$?; \

@@ -31,8 +31,68 @@ def mirror() -> Path:
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``coreset-bench`` in a subprocess, as a user would from a shell."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "coreset_bench.cli", *args], cwd=cwd or REPO,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
+            cwd: Path | None = None, process: bool | None = None) -> subprocess.CompletedProcess:
+    """Run ``coreset-bench`` as a user would from a shell: its exit code, stdout and stderr.
+
+    In this process (``cli.main`` with stdout / stderr captured, the environment, working
+    directory, argv, logging and Hydra's global state restored afterwards): a fresh interpreter
+    costs seconds of imports per call. ``process=True`` (or ``CORESET_BENCH_TEST_SUBPROCESS=1``
+    for every call) spawns ``python -m coreset_bench.cli`` instead, where what is tested is the
+    process itself (its first imports, its signal handling, ``timeout``)."""
+    if process is None:   # a PYTHONPATH of the test's own (fake packages) needs a new interpreter
+        process = os.environ.get("CORESET_BENCH_TEST_SUBPROCESS") == "1" or "PYTHONPATH" in (env or {})
+    if process:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "coreset_bench.cli", *args], cwd=cwd or REPO,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+    return _run_in_process(list(args), env or {}, cwd or REPO)
+
+
+def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+    import logging
+    import traceback
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from coreset_bench import cli
+
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv[:]
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update({k: str(v) for k, v in env.items()})
+    os.chdir(cwd)
+    for handler in saved_handlers:   # pytest's capture: without it, warnings reach stderr as they would
+        root.removeHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main(args)
+            except SystemExit as exc:
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+                rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except Exception:   # what the interpreter would print before exiting with 1
+                traceback.print_exc()
+                rc = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        for handler in root.handlers[:]:
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        for handler in saved_handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(saved_level)
+        GlobalHydra.instance().clear()
+        # a sweep's worker processes outlive it in joblib's reusable executor, with this call's
+        # environment and state: the next call gets fresh ones, as a new command would
+        from joblib.externals.loky import reusable_executor
+        if reusable_executor._executor is not None:
+            reusable_executor._executor.shutdown(wait=True, kill_workers=True)
+    return subprocess.CompletedProcess(["coreset-bench", *args], rc, out.getvalue(), err.getvalue())

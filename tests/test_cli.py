@@ -25,7 +25,7 @@ def test_help_lists_the_commands():
                         + ", ".join(options("sampler"))),
     ("dataset=mnsit", "unknown dataset 'mnsit'; valid choices: cifar10, digits, fashion_mnist, "
                       "gas_sensor_drift, mnist, npy, npz, synthetic_regression, table, uci"),
-    ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, linear, mlp"),
+    ("model=resnet", "unknown model 'resnet'; valid choices: auto, cnn, cnn_distil, linear, mlp"),
     ("experiment=fig9", "unknown experiment 'fig9'; valid choices: "
                         + ", ".join(p.stem for p in sorted((REPO / "conf" / "experiment").glob("*.yaml")))),
     ("budget=-5", "budget='-5' is not valid; budget takes a positive integer"),
@@ -95,7 +95,7 @@ def test_results_on_an_empty_dir(tmp_path):
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_a_normal_run_starts_quietly(tmp_path, backend):
     """No TensorFlow/absl INFO, oneDNN notice or JAX plugin lines on a normal run."""
-    out = run_cli("run", "budget=40", f"backend={backend}", f"results_dir={tmp_path}")
+    out = run_cli("run", "budget=40", f"backend={backend}", f"results_dir={tmp_path}", process=True)
     assert out.returncode == 0, out.stderr[-2000:]
     printed = out.stdout + out.stderr
     for noise in ("absl::InitializeLog", "cpu_feature_guard", "oneDNN custom operations",

@@ -63,3 +63,30 @@ def test_bad_published_input_is_one_line_and_exit_2(tmp_path):
     assert published.is_published(tmp_path / "x.jsonl.gz")
     out = run_cli("results", str(tmp_path / "x.jsonl.gz"))
     assert out.returncode != 0 and "do not read" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_rows_record_the_codes_commit(tmp_path, monkeypatch):
+    """Every row names the commit it ran on and whether the tree had uncommitted changes; a copy
+    of the tree without a trustworthy .git is told by CORESET_BENCH_COMMIT / _DIRTY."""
+    import subprocess
+
+    from coreset_bench.job import execute
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=execute.Path(execute.__file__).parents[2])
+    execute.code_version.cache_clear()
+    monkeypatch.delenv("CORESET_BENCH_COMMIT", raising=False)
+    if head.returncode == 0:
+        assert execute.code_version()["code_commit"] == head.stdout.strip()
+        assert execute.code_version()["code_dirty"] in (True, False)
+    execute.code_version.cache_clear()
+    monkeypatch.setenv("CORESET_BENCH_COMMIT", "abc123")
+    monkeypatch.setenv("CORESET_BENCH_DIRTY", "0")
+    try:
+        assert execute.code_version() == {"code_commit": "abc123", "code_dirty": False}
+        out = run_cli("run", "budget=30", f"results_dir={tmp_path}")
+        assert out.returncode == 0, out.stderr[-2000:]
+        [row] = [json.loads(p.read_text()) for p in (tmp_path / "rows").glob("*.json")]
+        assert row["code_commit"] == "abc123" and row["code_dirty"] is False
+    finally:
+        execute.code_version.cache_clear()
