@@ -90,3 +90,16 @@ def test_rows_record_the_codes_commit(tmp_path, monkeypatch):
         assert row["code_commit"] == "abc123" and row["code_dirty"] is False
     finally:
         execute.code_version.cache_clear()
+
+
+def test_a_report_header_names_the_commits_its_rows_came_from():
+    import pandas as pd
+
+    from coreset_bench.report.tables import code_commits
+
+    rows = pd.DataFrame({"code_commit": ["a" * 40, "a" * 40, "b" * 40, None],
+                         "code_dirty": [False, True, False, None]})
+    assert code_commits(rows) == (
+        "Code: aaaaaaaaaa (2 rows, 1 with uncommitted changes); bbbbbbbbbb (1 rows); "
+        "not recorded (1 rows, written before rows named their commit).")
+    assert code_commits(pd.DataFrame({"seed": [0]})).startswith("Code: not recorded (1 rows")

@@ -194,7 +194,8 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
         f"failed rows are counted, never averaged)"
         f"{f'; {damaged} damaged row file(s) skipped' if damaged else ''}, seeds {seeds[0]}..{seeds[-1]}. Every cell "
         "states its number of seeds; intervals are 95% t intervals of the mean; claims are judged "
-        f"by paired Wilcoxon signed-rank tests over seeds (alpha = {paper.ALPHA}).\n"]
+        f"by paired Wilcoxon signed-rank tests over seeds (alpha = {paper.ALPHA}). "
+        f"{tables.code_commits(every)}\n"]
     body: list[str] = []
 
     def csv_table(frame: pd.DataFrame, name: str, text: str) -> list[str]:

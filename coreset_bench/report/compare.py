@@ -625,7 +625,8 @@ def build(rows: pd.DataFrame, *, results_dir: str | Path, baseline: str | None,
         f"averaged){f'; {damaged} damaged row file(s) skipped' if damaged else ''}. "
         f"Datasets: {', '.join(sorted(frame['dataset'].unique()))}; methods: "
         f"{', '.join(samplers)}; baseline: `{baseline}`"
-        f"{' (the default: choose another with baseline=NAME)' if defaulted else ''}.\n",
+        f"{' (the default: choose another with baseline=NAME)' if defaulted else ''}. "
+        f"{tables.code_commits(rows)}\n",
         f"- **Metric**: {'; '.join(METRIC_TEXT[m] for m in metrics)}.",
         f"- **Seeds per cell** (ok runs per dataset, model, method, budget): "
         f"{int(cell_seeds.min())}-{int(cell_seeds.max())}"

@@ -80,3 +80,18 @@ def to_latex(frame: pd.DataFrame, digits: int = 4) -> str:
         lines.append(" & ".join(_tex_escape(_fmt(v, digits, "--")) for v in row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def code_commits(rows: pd.DataFrame) -> str:
+    """Which code the rows came from, for a report's header: each commit (short) with its row
+    count, uncommitted changes flagged, and the rows written before rows recorded a commit."""
+    commit = rows["code_commit"] if "code_commit" in rows else pd.Series([None] * len(rows), rows.index)
+    dirty = rows["code_dirty"] if "code_dirty" in rows else pd.Series([None] * len(rows), rows.index)
+    parts, unknown = [], []
+    for sha, group in rows.groupby(commit.fillna(""), sort=True):
+        if not sha:
+            unknown = [f"not recorded ({len(group)} rows, written before rows named their commit)"]
+            continue
+        n_dirty = int((dirty.loc[group.index] == True).sum())  # noqa: E712 (None/NaN are not True)
+        parts.append(f"{sha[:10]} ({len(group)} rows{f', {n_dirty} with uncommitted changes' if n_dirty else ''})")
+    return "Code: " + "; ".join(parts + unknown) + "."
