@@ -131,7 +131,8 @@ def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[st
         _budget_axis(ax, sorted(summary["budget"].unique()))
         ax.set_yscale("log")
         ax.set_xlabel("sample size s")
-        ax.set_ylabel(f"1 - R^2 ({split}){', median' if rows is not None else ''}")
+        ax.set_ylabel(f"1 - R^2 ({split}), " + ("median; band: 25th-75th percentile" if rows is not None
+                                                 else "mean; band: +-1 std"), fontsize=8)
         ax.set_title(f"{split} ({_seed_note(summary)})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
