@@ -172,6 +172,11 @@ def cmd_run(args: list[str]) -> int:
 
     app.STATE.update(ok=0, skipped=0, failed=0, busy=0)
     sweep.reset_summary()
+    # joblib's resource tracker (a process of its own, started with this environment) warns on
+    # stderr when a worker it tracked is gone, e.g. after a SIGTERM: after our last line
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
     sys.argv = ["coreset-bench run", *args]
     previous = interrupts.install()
     logging.raiseExceptions = False   # a log file on a full disk: no traceback per message

@@ -265,7 +265,9 @@ def test_sigterm_stops_a_sweep_cleanly_and_resume_completes(tmp_path, launcher):
     proc.send_signal(signal.SIGTERM)          # what SLURM sends before it kills a job
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
-    assert err.strip().splitlines()[-1] == (
+    # joblib's resource tracker, a process of its own, may still warn after our last line
+    lines = [line for line in err.strip().splitlines() if "resource_tracker" not in line]
+    assert lines[-1] == (
         "coreset-bench: terminated (SIGTERM); finished rows are kept, the runs in flight were "
         "not recorded; re-run the same command to resume")
     partial = rows_on_disk(tmp_path)
