@@ -103,3 +103,16 @@ def test_a_report_header_names_the_commits_its_rows_came_from():
         "Code: aaaaaaaaaa (2 rows, 1 with uncommitted changes); bbbbbbbbbb (1 rows); "
         "not recorded (1 rows, written before rows named their commit).")
     assert code_commits(pd.DataFrame({"seed": [0]})).startswith("Code: not recorded (1 rows")
+
+
+def test_a_folder_of_published_files_counts_a_shared_row_once(tmp_path):
+    rows = [{"run_key": f"{i:016x}", "dataset": "digits", "model": "mlp", "sampler": "uniform",
+             "budget": 10, "seed": i, "status": "ok", "accuracy": 0.5} for i in range(3)]
+    (tmp_path / "a.jsonl.gz").write_bytes(published.encode(rows[:2]))
+    (tmp_path / "b.jsonl.gz").write_bytes(published.encode(rows[1:]))   # row 1 in both
+    assert len(store.load(tmp_path)) == 3
+    counts = published.import_rows(tmp_path, tmp_path / "res")
+    assert counts == {"imported": 3, "present": 1, "conflict": 0}
+    (tmp_path / "c.jsonl.gz").write_bytes(published.encode([{"run_key": "x"}]))
+    out = run_cli("results", str(tmp_path))
+    assert out.returncode == 2 and "c.jsonl.gz, line 1: not a row (no dataset)" in out.stderr

@@ -44,14 +44,23 @@ def files(path: str | os.PathLike) -> list[Path]:
 
 
 def read(path: str | os.PathLike) -> list[dict[str, Any]]:
-    out = []
+    """The rows of a file or folder, each run once (files may share rows: an experiment's rows
+    include another's, e.g. Figure 4's hold Figure 2's); a line that is not a row is an error."""
+    out: dict[str, dict[str, Any]] = {}
     for f in files(path):
         try:
             with gzip.open(f, "rt", encoding="utf-8") as fh:
-                out.extend(json.loads(line) for line in fh if line.strip())
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    missing = [c for c in _rows.REQUIRED_COLUMNS if c not in row]
+                    if missing:
+                        raise UserError(f"published rows {f}, line {n}: not a row (no {missing[0]})")
+                    out.setdefault(row["run_key"], row)
         except (OSError, EOFError, json.JSONDecodeError) as exc:
             raise UserError(f"published rows {f} do not read ({type(exc).__name__}: {exc})") from None
-    return out
+    return list(out.values())
 
 
 def encode(records: Iterable[Mapping[str, Any]]) -> bytes:
@@ -91,7 +100,7 @@ def import_rows(path: str | os.PathLike, results_dir: str | os.PathLike) -> dict
     and left out (their cell holds another identity)."""
     counts = {"imported": 0, "present": 0, "conflict": 0}
     for f in files(path):
-        for row in read(f):
+        for row in read(f):   # a row in two files is imported from the first, found done after
             key = row["run_key"]
             if _rows.has_ok_row(results_dir, key):
                 counts["present"] += 1
