@@ -1,9 +1,11 @@
 """Every CIFAR-10 experiment on one lent GPU, in one time-boxed command (issue 21 and 22).
 
-Steps, each resuming from what ``RESULTS`` already holds:
+Steps, each resuming from what ``RESULTS`` already holds (the published rows of
+``docs/reproduction/rows/`` are imported into it first):
 
-1. The network comparison of issue 22: uniform and loss at k = 2000, seeds 0-19, with the
-   paper's-size CNN (``model=cnn``, ours) and DISTIL's CifarNet (``model=cnn_distil``), same split.
+1. With ``--compare-seeds 20`` (done on 2026-11-30, published; skipped by default): the network
+   comparison of issue 22: uniform and loss at k = 2000, with the paper's-size CNN
+   (``model=cnn``, ours) and DISTIL's CifarNet (``model=cnn_distil``), same split.
 2. The network for the 100-seed rows, by a rule fixed before the run: ``cnn_distil`` when, for
    both samplers, its mean is at most half as far from the paper's Figure 2b value as ``cnn``'s
    (``--model`` forces one). The decision and its numbers go to ``RESULTS/network_choice.json``.
@@ -153,7 +155,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=540)
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--budgets", default="250,500,1000,2000,3000")
-    ap.add_argument("--compare-seeds", type=int, default=20)
+    ap.add_argument("--compare-seeds", type=int, default=0,
+                    help="seeds of the network comparison (done on 2026-11-30 with 20 and published; 0: skip)")
     ap.add_argument("--compare-budget", type=int, default=2000, help="(the paper's values are at 2000)")
     ap.add_argument("--model", choices=["cnn", "cnn_distil"], default=None)
     ap.add_argument("--workers", type=int, default=None)
@@ -164,6 +167,10 @@ def main() -> int:
     results.mkdir(parents=True, exist_ok=True)
     log = results / "gpu_cifar10.log"
     common = ["engine=vmap", "backend=jax"]
+    published = REPO / "docs" / "reproduction" / "rows"
+    if published.is_dir():   # resume from the committed rows: only what they lack runs
+        from coreset_bench.store import published as pub
+        print(f"gpu_cifar10: published rows: {pub.import_rows(published, results)}", flush=True)
 
     workers, share = plan_workers("cnn_distil", 2, a.device, a.workers)
     if a.compare_seeds:
@@ -172,7 +179,7 @@ def main() -> int:
               workers=workers, share=share, deadline=deadline, log=log)
         model = choose_network(results, a.compare_seeds, a.compare_budget, a.model)
     else:
-        model = a.model or "cnn"
+        model = a.model or "cnn_distil"   # CIFAR-10's default since the comparison
 
     import yaml
     n_fig4 = len(yaml.safe_load((REPO / "conf/experiment/fig4_cifar10.yaml").read_text())["samplers"])
@@ -180,7 +187,7 @@ def main() -> int:
     fig4 = ["experiment=fig4_cifar10", f"model={model}", f"budget={a.budgets}",
             f"seed=range(0,{a.seeds})", *common, f"results_dir={results}"]
     rc = sweep(fig4, workers=workers, share=share, deadline=deadline - 30, log=log)
-    if rc not in (0, 130):   # some runs failed: one more pass redoes them
+    if rc == 1:   # some runs failed (exit 1): one more pass redoes them
         rc = sweep(fig4, workers=workers, share=share, deadline=deadline - 30, log=log)
     if rc == 0:
         sweep(["experiment=thm5_cifar10", f"model={model}", f"seed=range(0,{a.seeds})", *common,
