@@ -61,22 +61,15 @@ def footprint_bytes(model: str, n_models: int) -> int:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     from coreset_bench.config import group_option
     from coreset_bench.models import build
-    from coreset_bench.models.vmap import EVAL_BYTES, EVAL_CHUNK
+    from coreset_bench.models.vmap import EVAL_BYTES, EVAL_CHUNK, activation_bytes
 
     params = dict(group_option("model", model))
     net = build(params.pop("name"), (32, 32, 3), 10, seed=0, **params)
-    activations = sum(int(_prod(layer.output.shape[1:])) for layer in net.layers[1:])
+    row = activation_bytes(net)
     weights = net.count_params() * 4 * 4 * n_models           # weights, grads, Adam m and v
     pool = 50_000 * 32 * 32 * 3 * 4                             # the pool and hold-out on the device
-    forward = max(min(EVAL_BYTES, activations * 4 * EVAL_CHUNK * n_models), activations * 4 * EVAL_CHUNK)
+    forward = max(min(EVAL_BYTES, row * EVAL_CHUNK * n_models), row * EVAL_CHUNK)
     return int(1.5 * forward + 2 * weights + pool)
-
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
 
 
 def plan_workers(model: str, n_models: int, device: str, workers: int | None) -> tuple[int, float]:

@@ -48,6 +48,22 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600,
     return _run_in_process(list(args), env or {}, cwd or REPO)
 
 
+class _Unclosable:
+    """``stream`` for a handler whose close() must not close it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(text)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
 def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
     import contextlib
     import io
@@ -62,6 +78,20 @@ def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.Complet
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     out, err = io.StringIO(), io.StringIO()
+    # Hydra's logging set-up closes every handler ever made (logging.shutdown of
+    # logging._handlerList); a handler made by an earlier test (absl's, at Keras' import) holds
+    # the stream pytest captured that test with, which must not be closed: it writes here meanwhile
+    streams = {}
+    for ref in list(logging._handlerList):
+        h = ref()
+        if (isinstance(h, logging.StreamHandler) and not type(h).__module__.startswith("_pytest")
+                and h.stream not in (sys.__stderr__, sys.__stdout__)):
+            try:
+                old = h.stream
+                h.stream = _Unclosable(err)
+            except AttributeError:   # a read-only stream (logging's own stderr fallback)
+                continue
+            streams[h] = old
     os.environ.update({k: str(v) for k, v in env.items()})
     os.chdir(cwd)
     for handler in saved_handlers:   # pytest's capture: without it, warnings reach stderr as they would
@@ -89,6 +119,8 @@ def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.Complet
             if handler not in root.handlers:
                 root.addHandler(handler)
         root.setLevel(saved_level)
+        for h, stream in streams.items():
+            h.stream = stream
         GlobalHydra.instance().clear()
         # a sweep's worker processes outlive it in joblib's reusable executor, with this call's
         # environment and state: the next call gets fresh ones, as a new command would

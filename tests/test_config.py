@@ -107,3 +107,9 @@ def test_cnn_distil_is_distils_cifarnet():
     assert flat.output.shape[-1] == 1024
     # conv: 3*64*9+64 + 64*128*9+128 + 128*256*9+256; dense: 1024*128+128 + 128*256+256 + 256*10+10
     assert model.count_params() == 1792 + 73856 + 295168 + 131200 + 33024 + 2570
+
+
+def test_the_cnns_are_named_after_their_option():
+    for option in ("cnn", "cnn_distil"):
+        params = dict(composed(f"model={option}")["model"])
+        assert models.build(params.pop("name"), (32, 32, 3), 10, seed=0, **params).name == option

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import os
-import subprocess
 import logging
+import os
 import platform
 import socket
+import subprocess
 import time
 import traceback
 from importlib import metadata

@@ -78,8 +78,8 @@ def _cnn(input_shape: Sequence[int], num_classes: int, conv_filters: Sequence[in
             h = keras.layers.MaxPooling2D()(h)
     h = keras.layers.Flatten()(h)
     for i, units in enumerate(dense_units):
-        name = EMBEDDING if i == len(dense_units) - 1 else None
-        h = keras.layers.Dense(int(units), activation="relu", name=name)(h)
+        layer_name = EMBEDDING if i == len(dense_units) - 1 else None
+        h = keras.layers.Dense(int(units), activation="relu", name=layer_name)(h)
     outputs = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, outputs, name=name)
 

@@ -101,9 +101,7 @@ class Arch:
         self._probe_order = [ids.index(id(v)) for v in self.probe.trainable_variables]
         self._data: dict = {}
         self._jax, self._jnp = jax, jnp
-        # float32 outputs of every layer for one input row (an upper bound of what is live)
-        self.activation_bytes = 4 * sum(
-            int(np.prod([int(d) for d in layer.output.shape[1:]])) for layer in self.template.layers[1:])
+        self.activation_bytes = activation_bytes(self.template)
 
         def logits_fn(p, x):
             return self.template.stateless_call(p, [], x, training=False)[0]
@@ -270,6 +268,12 @@ class Arch:
 
 
 _ARCHS: dict = {}
+
+
+def activation_bytes(model) -> int:
+    """float32 outputs of every layer of a Keras ``model`` for one input row: an upper bound of
+    what one row keeps live in a forward pass (``Arch.eval_rows``, the GPU script's footprint)."""
+    return 4 * sum(int(np.prod([int(d) for d in layer.output.shape[1:]])) for layer in model.layers[1:])
 
 
 def _freeze(params: Mapping[str, Any]) -> str:
