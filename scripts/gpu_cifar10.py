@@ -10,8 +10,9 @@ Steps, each resuming from what ``RESULTS`` already holds (the published rows of
    both samplers, its mean is at most half as far from the paper's Figure 2b value as ``cnn``'s
    (``--model`` forces one). The decision and its numbers go to ``RESULTS/network_choice.json``.
 3. Figure 4 (its samplers include Figure 2's and every extra baseline), seeds 0-99 seed-major,
-   then the Theorem 5 check, until ``--seconds`` is spent (a stop leaves whole rows; the next run
-   resumes).
+   first without the ``--late`` samplers (TypiClust and ProbCover: their CPU-bound selection is
+   six times all the others' together), then the Theorem 5 check, then the late samplers, until
+   ``--seconds`` is spent (a stop leaves whole rows; the next run resumes).
 
 Workers and GPU memory: one process per worker shares the GPU; each gets a fixed share of the
 device (``XLA_PYTHON_CLIENT_MEM_FRACTION``, no preallocation), at least the model's footprint:
@@ -154,6 +155,10 @@ def main() -> int:
     ap.add_argument("--model", choices=["cnn", "cnn_distil"], default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--device", choices=["gpu", "cpu"], default="gpu")
+    ap.add_argument("--late", default="typiclust,probcover",
+                    help="samplers run only after every other sampler's seeds and the Theorem 5 check "
+                         "(their selection is CPU-bound: ProbCover 42 s, TypiClust 14 s a run on "
+                         "256-wide embeddings, against about 9 s for all the others together)")
     a = ap.parse_args()
     deadline = time.time() + a.seconds
     results = Path(a.results).resolve()
@@ -175,16 +180,30 @@ def main() -> int:
         model = a.model or "cnn_distil"   # CIFAR-10's default since the comparison
 
     import yaml
-    n_fig4 = len(yaml.safe_load((REPO / "conf/experiment/fig4_cifar10.yaml").read_text())["samplers"])
-    workers, share = plan_workers(model, n_fig4, a.device, a.workers)
+    samplers = yaml.safe_load((REPO / "conf/experiment/fig4_cifar10.yaml").read_text())["samplers"]
+    late = [x for x in a.late.split(",") if x]
+    unknown = sorted(set(late) - set(samplers))
+    if unknown:
+        sys.exit(f"gpu_cifar10: --late {','.join(unknown)}: not samplers of fig4_cifar10 "
+                 f"({', '.join(samplers)})")
+    early = [x for x in samplers if x not in late]
+    workers, share = plan_workers(model, len(samplers), a.device, a.workers)
     fig4 = ["experiment=fig4_cifar10", f"model={model}", f"budget={a.budgets}",
             f"seed=range(0,{a.seeds})", *common, f"results_dir={results}"]
-    rc = sweep(fig4, workers=workers, share=share, deadline=deadline - 30, log=log)
+    # 1. every sampler but the late ones, all seeds (a run's key does not depend on which other
+    #    samplers share its job, so the late ones join the same rows' jobs later)
+    first = fig4 + [f"samplers=[{','.join(early)}]"] if late else fig4
+    rc = sweep(first, workers=workers, share=share, deadline=deadline - 30, log=log)
     if rc == 1:   # some runs failed (exit 1): one more pass redoes them
-        rc = sweep(fig4, workers=workers, share=share, deadline=deadline - 30, log=log)
+        rc = sweep(first, workers=workers, share=share, deadline=deadline - 30, log=log)
+    # 2. the Theorem 5 check
     if rc == 0:
-        sweep(["experiment=thm5_cifar10", f"model={model}", f"seed=range(0,{a.seeds})", *common,
-               f"results_dir={results}/theory"], workers=workers, share=share, deadline=deadline, log=log)
+        rc = sweep(["experiment=thm5_cifar10", f"model={model}", f"seed=range(0,{a.seeds})", *common,
+                    f"results_dir={results}/theory"], workers=workers, share=share,
+                   deadline=deadline - 30, log=log)
+    # 3. the late samplers, seed-major, until the time is spent (their jobs skip finished runs)
+    if late and rc in (0, 1):
+        sweep(fig4, workers=workers, share=share, deadline=deadline, log=log)
     return 0
 
 
