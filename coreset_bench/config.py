@@ -45,6 +45,15 @@ def defaults(*keys: str) -> Any:
     return value
 
 
+def default_choice(group: str) -> str:
+    """The option of ``group`` that ``conf/config.yaml``'s defaults list chooses (``sampler`` ->
+    ``uniform``)."""
+    for entry in defaults("defaults"):
+        if isinstance(entry, dict) and group in entry:
+            return str(entry[group])
+    raise KeyError(group)
+
+
 def train_recipe() -> dict[str, Any]:
     """The training recipe of conf/config.yaml (optimizer, learning_rate, batch_size, epochs),
     for code that trains outside a job (benchmarks, scripts, tests)."""

@@ -75,9 +75,13 @@ def main(cfg: DictConfig) -> dict:
     for row in rows:
         summary["skipped" if row is None else "busy" if row == runner.BUSY else
                 "ok" if row["status"] == "ok" else "failed"] += 1
-    if summary["busy"] and plain.get("samplers"):  # group mode: rows align with ``samplers``
+    if plain.get("samplers"):  # group mode: rows align with ``samplers`` (then a joined sampler)
         names = plain["samplers"] if isinstance(plain["samplers"], list) else [plain["samplers"]]
-        summary["busy_samplers"] = [n for n, row in zip(names, rows) if row == runner.BUSY]
+        from .plan import joined_sampler
+        # a joined sampler that does not do this dataset's task is not run (the bar counted it)
+        summary["not_run"] = len(names) + (joined_sampler(plain) is not None) - len(rows)
+        if summary["busy"]:   # a busy joined sampler is retried by its sampler= override
+            summary["busy_samplers"] = [n for n, row in zip(names, rows) if row == runner.BUSY]
     for key in STATE:
         STATE[key] += summary[key]
     return summary

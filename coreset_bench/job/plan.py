@@ -1,7 +1,9 @@
 """A job's plan: its runs, their identities and run keys, before anything is loaded or trained.
 
 A job is a group of runs sharing (dataset, seed, budget): one sampler (``sampler=...``) or
-several (``samplers=[...]``, the paired design). Each run gets its own run_key, the same
+several (``samplers=[...]``, the paired design; a sampler chosen with ``sampler=`` beside such a
+list joins the group, so ``experiment=compare sampler=plugin sampler.path=mine.py`` runs yours
+beside the experiment's). Each run gets its own run_key, the same
 whichever way it was run, so resume works across both modes. The run key hashes the run's
 identity: every config choice that can change its result (``identity``); where and how it runs
 (``OPERATIONAL_KEYS``) and what its protocol does not use are left out.
@@ -9,16 +11,19 @@ identity: every config choice that can change its result (``identity``); where a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .. import data, protocols, samplers, store
-from ..config import MODELS_BY_TASK, group_option, options, resolve_model
+from ..config import MODELS_BY_TASK, default_choice, group_option, options, resolve_model
 from ..errors import ConfigError
 from ..samplers import SamplerSpec, _plugins
 
+log = logging.getLogger(__name__)
+
 # Keys that say where and how to run, not what: they are not part of a run's identity.
-OPERATIONAL_KEYS = ("results_dir", "force", "save_selection", "samplers", "sampler_params",
+OPERATIONAL_KEYS = ("results_dir", "force", "save_selection", "published", "samplers", "sampler_params",
                     "share_group", "threads", "claim_wait", "hydra")
 
 
@@ -54,9 +59,23 @@ def identity(cfg: Mapping[str, Any], task: str = "classification") -> dict[str, 
     return out
 
 
+def joined_sampler(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """With a group (``samplers=[...]``), the sampler chosen with ``sampler=`` when it is not the
+    primary config's default and not in the list already: it joins the group (the experiments
+    list their samplers; ``sampler=plugin sampler.path=mine.py`` or ``sampler=badge`` adds one)."""
+    names = cfg.get("samplers")
+    chosen = dict(cfg.get("sampler") or {})
+    name = chosen.get("name")
+    if not names or not name or name == default_choice("sampler"):
+        return None
+    listed = [names] if isinstance(names, str) else list(names)
+    return None if name in listed else chosen
+
+
 def sampler_configs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The sampler configs of this job: ``sampler``, or each of ``samplers`` read from
-    ``conf/sampler/<name>.yaml`` and updated with ``sampler_params.<name>``."""
+    ``conf/sampler/<name>.yaml`` and updated with ``sampler_params.<name>``, then the
+    ``joined_sampler`` if there is one."""
     names = cfg.get("samplers")
     if not names:
         return [dict(cfg["sampler"])]
@@ -76,7 +95,16 @@ def sampler_configs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
         base = group_option("sampler", name) if name in valid else {"name": name}
         base.update(extra.get(name) or {})
         out.append(base)
-    return out
+    joined = joined_sampler(cfg)
+    return out + [joined] if joined else out
+
+
+def does_task(s_cfg: Mapping[str, Any], task: str) -> bool:
+    """Whether the sampler of ``s_cfg`` (a built-in or a plugin) selects for ``task``."""
+    name, params = split(s_cfg, "sampler")
+    found = _plugins.resolve(name, params)
+    spec = found[0].spec if found is not None else samplers.SAMPLERS.get(name)
+    return spec is None or task in spec.tasks   # unknown: resolve_sampler says so
 
 
 def resolve_sampler(s_cfg: Mapping[str, Any], task: str
@@ -145,6 +173,12 @@ def plan(cfg: Mapping[str, Any]) -> Plan:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
     proto = protocols.get(task, cfg.get("study"))
     s_cfgs = sampler_configs(cfg)
+    joined = joined_sampler(cfg)
+    if joined is not None and not does_task(joined, task):
+        # a suite's regression cell and a classification-only method of yours: that cell runs
+        # the built-ins alone (said once per job in the log)
+        log.info("sampler %s does not do %s: not run on %s", joined.get("name"), task, dataset_name)
+        s_cfgs = s_cfgs[:-1]
     cfg = proto.prepare(cfg, task, dataset_name, [str(s.get("name")) for s in s_cfgs])
     runs = []
     for s_cfg in s_cfgs:

@@ -18,6 +18,7 @@ done and no run done twice.
 
 import logging
 import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -94,7 +95,12 @@ class ProgressSweeper(BasicSweeper):
 
     def _runs_per_job(self) -> int:
         samplers = OmegaConf.select(self.config, "samplers", default=None)
-        return len(samplers) if samplers else 1
+        if not samplers:
+            return 1
+        from coreset_bench.job.plan import joined_sampler   # sampler=... beside the list joins it
+        cfg = {"samplers": list(samplers), "sampler": OmegaConf.to_container(
+            OmegaConf.select(self.config, "sampler", default={}) or {}, resolve=False)}
+        return len(samplers) + (joined_sampler(cfg) is not None)
 
     @staticmethod
     def _retry(job: List[str], busy_samplers: Optional[List[str]]) -> List[str]:
@@ -105,6 +111,26 @@ class ProgressSweeper(BasicSweeper):
         kept = [o for o in job if o.partition("=")[0].lstrip("+~") not in drop]
         extra = [f"samplers=[{','.join(busy_samplers)}]"] if busy_samplers else []
         return kept + extra + ["claim_wait=true"]
+
+    def _import_published(self) -> None:
+        """``published=FILE|FOLDER``: its rows become rows of results_dir first (once per sweep),
+        so that the sweep runs only what they lack."""
+        where = OmegaConf.select(self.config, "published", default=None)
+        if not where:
+            return
+        from coreset_bench.config import CONF_DIR
+        from coreset_bench.store import published
+
+        path = Path(str(where))
+        path = path if path.is_absolute() else CONF_DIR.parent / path
+        if not published.files(path):
+            SUMMARY["user_error"] = (f"published={where}: no published rows there ({path}: a "
+                                     f"{published.SUFFIX} file or a folder of them)")
+            return
+        results_dir = str(OmegaConf.select(self.config, "results_dir"))
+        counts = published.import_rows(path, results_dir)
+        log.info("published rows %s -> %s: %d imported, %d there already", path, results_dir,
+                 counts["imported"], counts["present"])
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None
@@ -117,6 +143,9 @@ class ProgressSweeper(BasicSweeper):
         self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         total = len(jobs) * self._runs_per_job()
         reset_summary()
+        self._import_published()
+        if SUMMARY["user_error"]:
+            return []
         log.info("sweep: %d jobs x %d sampler(s) = %d runs, %d worker(s)", len(jobs),
                  self._runs_per_job(), total, self._workers())
         returns = []
@@ -142,7 +171,7 @@ class ProgressSweeper(BasicSweeper):
                     SUMMARY["jobs"] += 1
                     for key in ("ok", "skipped", "failed"):
                         SUMMARY[key] += summary.get(key, 0)
-                    bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed")))
+                    bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed", "not_run")))
                     if summary.get("busy"):
                         busy_jobs.append(self._retry(overrides, summary.get("busy_samplers")))
                     if summary.get("user_error") and not SUMMARY["user_error"]:
