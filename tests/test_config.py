@@ -113,3 +113,61 @@ def test_the_cnns_are_named_after_their_option():
     for option in ("cnn", "cnn_distil"):
         params = dict(composed(f"model={option}")["model"])
         assert models.build(params.pop("name"), (32, 32, 3), 10, seed=0, **params).name == option
+
+
+SUITE_CELLS = {   # cell -> (the paper experiment whose rows it shares, its overrides)
+    "digits_k100": ("compare", ["budget=100"]),
+    "mnist_k1000": ("fig4_mnist", ["budget=1000"]),
+    "fashion_mnist_k250": ("fig4_fashion_mnist", ["budget=250"]),
+    "cifar10_k1000": ("fig4_cifar10", ["budget=1000", "engine=vmap", "backend=jax"]),
+    "gas_s2000": ("fig1_gas", ["budget=2000"]),
+}
+
+
+@pytest.mark.parametrize("cell", sorted(SUITE_CELLS))
+def test_the_suite_s_cells_share_the_published_experiments_run_keys(cell):
+    """experiment=suite reuses the rows the repository publishes: a cell's runs have the run keys
+    of the same runs of the paper experiment (or experiment=compare) they come from."""
+    from coreset_bench.job.plan import plan
+
+    experiment, overrides = SUITE_CELLS[cell]
+    suite = plan(composed("experiment=suite", f"+suite_cell={cell}", "seed=3"))
+    every = ["samplers=[uniform,kcenter,loss,grad,margin,least_confidence,entropy,badge,typiclust,"
+             "probcover,cluster_margin]"] if experiment == "compare" else []   # compare lists four
+    other = plan(composed(f"experiment={experiment}", *overrides, "seed=3", *every))
+    keys = {r.name: r.key for r in other.runs}
+    assert suite.runs and all(keys[r.name] == r.key for r in suite.runs), cell
+    assert set(options("suite_cell")) >= set(SUITE_CELLS)
+
+
+def test_a_sampler_chosen_beside_a_samplers_list_joins_the_group():
+    from coreset_bench.job.plan import plan
+
+    names = [r.name for r in plan(composed("experiment=compare", "sampler=badge")).runs]
+    assert names == ["uniform", "kcenter", "loss", "grad", "badge"]
+    names = [r.name for r in plan(composed("experiment=compare", "sampler=kcenter")).runs]
+    assert names == ["uniform", "kcenter", "loss", "grad"]            # listed already: once
+    names = [r.name for r in plan(composed("experiment=fig1_gas", "sampler=badge")).runs]
+    assert names == ["uniform", "leverage", "kmedoids", "kmedoids_alg2"]   # not a regression method
+
+
+def test_the_published_suite_rows_hold_every_built_in_run_of_the_suite():
+    """`experiment=suite sampler=plugin ...` computes only the plugin's runs: every built-in run
+    of every cell and seed of the suite is in docs/reproduction/rows/suite.jsonl.gz."""
+    import yaml
+    from coreset_bench.job.plan import plan
+    from coreset_bench.store import published
+
+    suite = yaml.safe_load((CONF_DIR / "experiment" / "suite.yaml").read_text())
+    params = suite["hydra"]["sweeper"]["params"]
+    cells = params["+suite_cell"].split(",")
+    start, stop = (int(v) for v in params["seed"].removeprefix("range(").rstrip(")").split(","))
+    keys = {row["run_key"] for row in published.read(CONF_DIR.parent / suite["published"])}
+    missing = []
+    for cell in cells:
+        cfg = composed("experiment=suite", f"+suite_cell={cell}")
+        for seed in range(start, stop):
+            missing += [(cell, seed, r.name) for r in plan({**cfg, "seed": seed}).runs
+                        if r.key not in keys]
+    assert sorted(cells) == options("suite_cell") and stop - start == 20
+    assert not missing, f"{len(missing)} built-in runs of the suite are not published, e.g. {missing[:3]}"

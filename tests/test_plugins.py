@@ -205,3 +205,41 @@ def test_a_plugin_is_keyed_the_same_whichever_way_it_is_named(tmp_path):
     [a], [b] = _rows(tmp_path / "a"), _rows(tmp_path / "b")
     assert a["run_key"] == b["run_key"] and a["selection_sha1"] == b["selection_sha1"]
     assert (b["sampler.lr"], b["sampler.note"], b["sampler.sizes"]) == ("1e-3", "${x}", [1, 2.5])
+
+
+def test_sampler_plugin_beside_an_experiment_joins_its_group_and_published_rows_are_not_rerun(
+        plugin, tmp_path):
+    """The one-file way (``experiment=compare sampler=plugin sampler.path=F``) runs the plugin
+    beside the experiment's samplers; with ``published=`` the built-ins' rows come from a
+    published file and only the plugin runs; a regression experiment leaves a classification
+    plugin out; a published path with no rows is one line."""
+    built_ins = tmp_path / "built_ins"
+    grid = ("budget=60", "seed=0")
+    first = run_cli("run", "-m", "experiment=compare", *grid, f"results_dir={built_ins}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    rows_file = tmp_path / "published.jsonl.gz"
+    assert run_cli("results", "publish", str(built_ins), "--to", str(rows_file)).returncode == 0
+
+    mine = tmp_path / "mine_res"
+    out = run_cli("run", "-m", "experiment=compare", "sampler=plugin", f"sampler.path={plugin}",
+                  f"published={rows_file}", *grid, f"results_dir={mine}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok=1 skipped=4 failed=0" in out.stderr, out.stderr[-2000:]
+    rows = _rows(mine)
+    assert sorted(r["sampler"].split("@")[0] for r in rows) == ["farthest", "grad", "kcenter", "loss",
+                                                               "uniform"]
+    assert {r.get("published") for r in rows if not r["sampler"].startswith("farthest")} == \
+        {rows_file.name}
+
+    gas = run_cli("run", "-m", "experiment=smoke_gas", "sampler=plugin", f"sampler.path={plugin}",
+                  "budget=100", "seed=0", f"results_dir={tmp_path / 'gas'}")
+    assert gas.returncode == 0, gas.stderr[-2000:]
+    assert "ok=4 skipped=0 failed=0" in gas.stderr
+    job_logs = "".join(f.read_text() for f in (tmp_path / "gas" / "hydra").rglob("*.log"))
+    assert f"sampler {plugin} does not do regression: not run on gas_sensor_drift" in job_logs
+    assert not any(r["sampler"].startswith("farthest") for r in _rows(tmp_path / "gas"))
+
+    missing = run_cli("run", "-m", "experiment=compare", f"published={tmp_path / 'nothing'}", *grid,
+                      f"results_dir={tmp_path / 'none'}")
+    assert missing.returncode == 2 and "published=" in missing.stderr and "no published rows" in missing.stderr
+    assert not (tmp_path / "none" / "rows").exists() or not _rows(tmp_path / "none")

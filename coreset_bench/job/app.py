@@ -79,7 +79,8 @@ def main(cfg: DictConfig) -> dict:
         names = plain["samplers"] if isinstance(plain["samplers"], list) else [plain["samplers"]]
         from .plan import joined_sampler
         # a joined sampler that does not do this dataset's task is not run (the bar counted it)
-        summary["not_run"] = len(names) + (joined_sampler(plain) is not None) - len(rows)
+        summary["planned"] = len(names) + (joined_sampler(plain) is not None)
+        summary["not_run"] = summary["planned"] - len(rows)
         if summary["busy"]:   # a busy joined sampler is retried by its sampler= override
             summary["busy_samplers"] = [n for n, row in zip(names, rows) if row == runner.BUSY]
     for key in STATE:

@@ -177,7 +177,8 @@ def plan(cfg: Mapping[str, Any]) -> Plan:
     if joined is not None and not does_task(joined, task):
         # a suite's regression cell and a classification-only method of yours: that cell runs
         # the built-ins alone (said once per job in the log)
-        log.info("sampler %s does not do %s: not run on %s", joined.get("name"), task, dataset_name)
+        what = joined.get("path") or joined.get("name")
+        log.info("sampler %s does not do %s: not run on %s", what, task, dataset_name)
         s_cfgs = s_cfgs[:-1]
     cfg = proto.prepare(cfg, task, dataset_name, [str(s.get("name")) for s in s_cfgs])
     runs = []

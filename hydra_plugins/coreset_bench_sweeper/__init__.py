@@ -141,7 +141,8 @@ class ProgressSweeper(BasicSweeper):
         jobs = self._ordered(self.split_arguments(overrides, None)[0])
         size = self._batch_size(len(jobs))
         self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        total = len(jobs) * self._runs_per_job()
+        per_job = self._runs_per_job()   # a job's own count corrects the bar as it ends
+        total = len(jobs) * per_job
         reset_summary()
         self._import_published()
         if SUMMARY["user_error"]:
@@ -169,6 +170,8 @@ class ProgressSweeper(BasicSweeper):
                             StoreError(exc.filename or job_dirs, exc))
                         continue
                     SUMMARY["jobs"] += 1
+                    if summary.get("planned", per_job) != per_job:   # a cell with its own samplers
+                        bar.total += summary["planned"] - per_job
                     for key in ("ok", "skipped", "failed"):
                         SUMMARY[key] += summary.get(key, 0)
                     bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed", "not_run")))
