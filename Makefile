@@ -31,8 +31,8 @@ demo: install ## the main job in a minute: every sampler on the embedded digits 
 	$(BIN)/coreset-bench results results/demo
 	@echo "The paper's experiments at 100 seeds, with verdicts: docs/reproduction/index.md"
 
-test: install ## the test suite (excludes tests marked slow), then the smoke sweep
-	$(BIN)/python -m pytest -q
+test: install ## the test suite (excludes tests marked slow; one process per core, at most 4), then the smoke sweep
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
 	$(BIN)/python scripts/smoke.py
 
 smoke: install ## smoke sweeps (tiny budgets, 2 seeds) run twice: the second pass must add nothing
