@@ -378,3 +378,38 @@ AUTHORS_PROBCOVER_P3 = [
     1429, 1449, 1465, 1492, 1506, 1811, 1838, 41, 42, 44, 47, 49, 50, 51, 52, 53, 54, 57, 58,
     59, 60, 61, 64, 66, 67, 72, 73, 75,
 ]
+
+
+def test_probcover_s_passes_on_jax_give_the_numpy_path_s_radius_graph_and_picks(monkeypatch):
+    """The JAX path of ProbCover's two O(n^2 d) passes (used on a GPU worker) decides every pair
+    in float64 as the numpy path does: same r(x), same balls, same picks, with exact ties
+    (duplicated points) and more rows than one device block."""
+    from coreset_bench.samplers import probcover as pc
+
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(6, 12)) * 3
+    x = centers[rng.integers(6, size=1500)] + rng.normal(size=(1500, 12))
+    x[700:760] = x[100:160]                       # exact duplicates: ties within the bound
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = rng.integers(4, size=len(x))
+    labels[700:760] = (labels[100:160] + 1) % 4   # a duplicate in another cluster: r(x) = 0
+    x[800:860] = x[100:160]                       # and a third copy in a third cluster: two
+    labels[800:860] = (labels[100:160] + 2) % 4   # nearest points tie (the row-by-row rule)
+    calls = []
+    block = pc._Blocks.block
+    monkeypatch.setattr(pc._Blocks, "block", lambda self, s, e: calls.append(e - s) or block(self, s, e))
+    monkeypatch.setattr(pc, "DEVICE_BLOCK_ROWS", 256)
+    out = {}
+    for path in ("numpy", "jax"):
+        monkeypatch.setenv("CORESET_BENCH_SELECT_DEVICE", path)
+        r2 = pc.nearest_other_cluster_sq(x, labels)
+        delta2 = float(np.quantile(r2[r2 > 0], 0.3))
+        indptr, indices = pc.delta_graph(x, delta2)
+        sel = pc.probcover(x[200:], 40, initial_embeddings=x[:200], rng=np.random.default_rng(1),
+                           labels=labels, delta_step=None)
+        out[path] = (r2, delta2, indptr, indices, sel.indices, sel.info["delta"])
+    a, b = out["numpy"], out["jax"]
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1] and (a[0] == 0).sum() >= 60
+    assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3]) and len(a[3]) > 2 * len(x)
+    assert np.array_equal(a[4], b[4]) and a[5] == b[5]
+    assert calls.count(1) >= 60    # the JAX path decided the tied rows one by one
