@@ -243,3 +243,10 @@ def test_sampler_plugin_beside_an_experiment_joins_its_group_and_published_rows_
                       f"results_dir={tmp_path / 'none'}")
     assert missing.returncode == 2 and "published=" in missing.stderr and "no published rows" in missing.stderr
     assert not (tmp_path / "none" / "rows").exists() or not _rows(tmp_path / "none")
+    import gzip
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(gzip.compress(b"not a row\n"))
+    broken = run_cli("run", "-m", "experiment=compare", f"published={bad}", *grid,
+                     f"results_dir={tmp_path / 'none'}")
+    assert broken.returncode == 2 and f"published rows {bad} do not read" in broken.stderr
+    assert not (tmp_path / "none" / "rows").exists() or not _rows(tmp_path / "none")

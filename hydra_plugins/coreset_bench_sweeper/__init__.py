@@ -18,8 +18,8 @@ done and no run done twice.
 
 import logging
 import os
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -28,7 +28,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from coreset_bench.errors import StoreError
+from coreset_bench.errors import StoreError, UserError
 from coreset_bench.job.sweep import SUMMARY, reset_summary
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,14 @@ class ProgressSweeper(BasicSweeper):
                                      f"{published.SUFFIX} file or a folder of them)")
             return
         results_dir = str(OmegaConf.select(self.config, "results_dir"))
-        counts = published.import_rows(path, results_dir)
+        try:
+            counts = published.import_rows(path, results_dir)
+        except UserError as exc:   # a line that is not a row: one line naming the file and line
+            SUMMARY["user_error"] = str(exc)
+            return
+        except OSError as exc:     # results_dir not writable
+            SUMMARY["user_error"] = str(StoreError(exc.filename or results_dir, exc))
+            return
         log.info("published rows %s -> %s: %d imported, %d there already", path, results_dir,
                  counts["imported"], counts["present"])
 
@@ -148,7 +155,7 @@ class ProgressSweeper(BasicSweeper):
         if SUMMARY["user_error"]:
             return []
         log.info("sweep: %d jobs x %d sampler(s) = %d runs, %d worker(s)", len(jobs),
-                 self._runs_per_job(), total, self._workers())
+                 per_job, total, self._workers())
         returns = []
         initial_job_idx = 0
         busy_jobs: List[List[str]] = []
