@@ -38,14 +38,27 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600,
     directory, argv, logging and Hydra's global state restored afterwards): a fresh interpreter
     costs seconds of imports per call. ``process=True`` (or ``CORESET_BENCH_TEST_SUBPROCESS=1``
     for every call) spawns ``python -m coreset_bench.cli`` instead, where what is tested is the
-    process itself (its first imports, its signal handling, ``timeout``)."""
+    process itself (its first imports, its signal handling, ``timeout``). An in-process sweep
+    (``-m``) that names no launcher setting runs its jobs in this process too (``n_jobs=1``);
+    the tests of the parallel path name theirs (``hydra.launcher.n_jobs=...``,
+    ``hydra/launcher=...``), and the smoke sweep and the docs' commands run as a user's shell."""
     if process is None:   # a PYTHONPATH of the test's own (fake packages) needs a new interpreter
         process = os.environ.get("CORESET_BENCH_TEST_SUBPROCESS") == "1" or "PYTHONPATH" in (env or {})
     if process:
         full_env = {**os.environ, **(env or {})}
         return subprocess.run([sys.executable, "-m", "coreset_bench.cli", *args], cwd=cwd or REPO,
                               env=full_env, capture_output=True, text=True, timeout=timeout)
-    return _run_in_process(list(args), env or {}, cwd or REPO)
+    args = list(args)
+    if "-m" in args and IN_PROCESS_JOBS and not any(a.startswith(("hydra.launcher", "hydra/launcher"))
+                                                     for a in args):
+        # a sweep's jobs in this process too (joblib with one job runs them here): spawning
+        # workers costs seconds of imports per call; tests of the parallel path name n_jobs
+        args.append("hydra.launcher.n_jobs=1")
+    return _run_in_process(args, env or {}, cwd or REPO)
+
+
+# CORESET_BENCH_TEST_WORKERS=1: every in-process sweep keeps the launcher's default workers.
+IN_PROCESS_JOBS = os.environ.get("CORESET_BENCH_TEST_WORKERS") != "1"
 
 
 class _Unclosable:
