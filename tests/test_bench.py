@@ -83,14 +83,21 @@ def test_bench_scale_measures_every_sampler_side_by_side(tmp_path):
                                          "loss (k-means on 1,000)"]
     assert (frame["status"] == "ok").all() and (frame["seconds"] > 0).all()
     assert (frame["peak_mib"] > 0).all() and frame["budget"].eq(30).all()
-    assert frame.loc[frame["sampler"] == "kcenter", "over_bound"].notna().all()
+    kc = frame.loc[frame["sampler"] == "kcenter"].iloc[0]
+    assert kc["over_bound"] >= kc["picks_over_bound"] > 0
+    assert "warm-start centers" in kc["note"]
+    only = tmp_path / "kcenter.csv"
+    out = run_cli("bench", "scale", "n=3000", "d=8", "samplers=kcenter", f"out={only}")
+    assert out.returncode == 0 and pd.read_csv(only)["sampler"].tolist() == ["kcenter"]
 
 
 @pytest.mark.parametrize("arg,message", [
     ("n=10", "n='10' is not valid; give comma-separated integers >= 1000"),
     ("d=0", "d='0' must be a positive integer"),
     ("size=5", "unknown argument 'size=5'; valid: n=N[,N...], d=INT, kmeans_sample=INT, "
-               "time_limit=SECONDS, out=PATH"),
+               "time_limit=SECONDS, samplers=NAME[,NAME...], out=PATH"),
+    ("samplers=kcenter,badge", "samplers='kcenter,badge': unknown badge; valid choices: "
+                               "uniform, margin, kcenter, loss"),
 ])
 def test_bench_scale_bad_input_gives_one_line(arg, message):
     out = run_cli("bench", "scale", arg)

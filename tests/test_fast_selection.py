@@ -8,7 +8,7 @@ from sklearn.cluster import KMeans
 
 from coreset_bench.errors import ConfigError
 from coreset_bench.samplers import _kmeans, _sensitivity
-from coreset_bench.samplers._centers import Centers
+from coreset_bench.samplers._centers import Centers, GroupedCenters
 from coreset_bench.samplers.kcenter import kcenter_greedy, kcenter_greedy_reference
 
 
@@ -54,6 +54,43 @@ def test_pruned_kcenter_without_initial_centers_and_with_duplicates():
     ref = kcenter_greedy_reference(dup, 12, initial_centers=dup[:1], rng=np.random.default_rng(0)).indices
     assert len(np.unique(picks)) == 12
     np.testing.assert_array_equal(picks, ref)
+
+
+def _grouped_dist(g: GroupedCenters) -> np.ndarray:
+    """Each point's stored distance, by original index, from the grouped layout (which must
+    hold every point exactly once)."""
+    live = g.sid[:g.top] >= 0
+    ids = g.sid[:g.top][live]
+    assert np.array_equal(np.sort(ids), np.arange(g.n))
+    assert g.seg_len[:g.m].sum() == g.n
+    out = np.empty(g.n)
+    out[ids] = g.sd[:g.top][live]
+    return out
+
+
+@pytest.mark.parametrize("first_bulk", [1, 5, 10**6])
+def test_grouped_centers_keep_the_exact_distances_through_compaction_and_growth(first_bulk):
+    """k-center's layout: initial centers by one product or (bulk_limit=0) a few then one by
+    one in spread-out order; then many additions, which fill the spare slots (compaction) and,
+    from one center, outgrow them (growth). Every point stays filed once, at its exact
+    nearest-center distance, and the farthest point is the brute-force one."""
+    x = clustered(800, 16, 10, 5)
+    rng = np.random.default_rng(5)
+    g = GroupedCenters(x, x[rng.choice(len(x), 30, replace=False)], 300, first_bulk=first_bulk,
+                       bulk_limit=0, spare=100)
+    slots0 = len(g.sd)
+    for step in range(200):
+        i, row = g.farthest()
+        c = g.centers[:g.m].astype(np.float64)
+        brute = ((x[:, None, :].astype(np.float64) - c[None]) ** 2).sum(-1).min(1)
+        np.testing.assert_allclose(_grouped_dist(g), brute, rtol=1e-9, atol=1e-9)
+        assert brute[i] == brute.max() and i == np.flatnonzero(brute == brute.max())[0]
+        g.add(row if step % 2 else row + rng.normal(size=16).astype(np.float32))
+    lone = GroupedCenters(x, x[:1], 10, spare=10)   # all in one cluster: the second center
+    lone.add(x[int(np.argmax(((x - x[0]) ** 2).sum(1)))])   # takes more than the spare slots
+    _grouped_dist(lone)
+    assert len(lone.sd) > len(x) + 10
+    assert len(g.sd) == slots0 and g.read < 200 * len(x)
 
 
 @pytest.mark.parametrize("trials", [1, 0])

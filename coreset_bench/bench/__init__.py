@@ -24,7 +24,7 @@ HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
          training engines, k-means and k-center vs their references
   scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
-        [out=results/bench/scale.csv]
+        [samplers=uniform,margin,kcenter,loss] [out=results/bench/scale.csv]
          each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
 Each prints ratios measured side by side in one run (see docs/speed.md).
 """
@@ -64,13 +64,19 @@ def run(args: list[str]) -> None:
         from . import scale
 
         opts = _key_values(rest, {"n": "N[,N...]", "d": "INT", "kmeans_sample": "INT",
-                                  "time_limit": "SECONDS", "out": "PATH"})
+                                  "time_limit": "SECONDS", "samplers": "NAME[,NAME...]",
+                                  "out": "PATH"})
+        only = opts["samplers"].split(",") if "samplers" in opts else None
+        bad = sorted(set(only or ()) - set(scale.METHODS))
+        if bad:
+            raise ConfigError(f"samplers={opts['samplers']!r}: unknown {', '.join(bad)}; valid "
+                              f"choices: {', '.join(scale.METHODS)}")
         _positive(opts, "d", "kmeans_sample", "time_limit")
         if "n" in opts and not all(v.isdigit() and int(v) >= 1000 for v in opts["n"].split(",")):
             raise ConfigError(f"n={opts['n']!r} is not valid; give comma-separated integers >= 1000")
         scale.run(sizes=tuple(int(v) for v in opts.get("n", "100000,300000,1000000").split(",")),
                   d=int(opts.get("d", 128)), kmeans_sample=int(opts.get("kmeans_sample", 50000)),
-                  time_limit=float(opts.get("time_limit", 600)),
+                  time_limit=float(opts.get("time_limit", 600)), samplers=only,
                   out=opts.get("out", "results/bench/scale.csv"))
     elif name == "engine":
         from . import engine

@@ -197,3 +197,294 @@ class Centers:
         """Position of the point farthest from its nearest center (lowest original index among
         ties); ``index[pos]`` is its original index, ``x[pos]`` its vector."""
         return int(self.far)
+
+
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FM)
+def _gap2(centers, j, c):
+    """||C_j - c||^2 (float64 sums)."""
+    s = 0.0
+    for t in range(centers.shape[1]):
+        diff = np.float64(centers[j, t]) - np.float64(c[t])
+        s += diff * diff
+    return s
+
+
+# k-center's layout: the points stored grouped by nearest center, so that a new center streams
+# through the clusters it can take points from instead of gathering scattered rows.
+
+@njit(cache=True)
+def _copy_slot(xs, sn, sd, sid, src, dst):
+    for t in range(xs.shape[1]):
+        xs[dst, t] = xs[src, t]
+    sn[dst] = sn[src]
+    sd[dst] = sd[src]
+    sid[dst] = sid[src]
+
+
+@njit(cache=True)
+def _compact_slots(xs, sn, sd, sid, seg_start, seg_len, far, m, top):
+    """Move the segments down over the holes left by shrunken clusters; returns the new top."""
+    order = np.argsort(seg_start[:m])
+    w = 0
+    for o in range(m):
+        j = order[o]
+        s = seg_start[j]
+        if s != w:
+            for i in range(seg_len[j]):
+                _copy_slot(xs, sn, sd, sid, s + i, w + i)
+        if far[j] >= 0:
+            far[j] += w - s
+        seg_start[j] = w
+        w += seg_len[j]
+    sid[w:top] = -1
+    return w
+
+
+@njit(cache=True)
+def _farthest_slot(sid, r2, far, m):
+    """Slot of the point farthest from its center over the first m clusters (lowest original
+    index among ties)."""
+    best = -1
+    for j in range(m):
+        if far[j] < 0:
+            continue
+        if best < 0 or r2[j] > r2[best] or (r2[j] == r2[best] and sid[far[j]] < sid[far[best]]):
+            best = j
+    return far[best]
+
+
+@njit(cache=True)
+def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, dn):
+    """First half of adding ``c`` as center number ``m`` of the grouped layout: which members
+    move and their new distances (``dn``, in visit order; -1 for those that stay), nothing
+    moved yet. Only clusters whose farthest member could be nearer to ``c`` are visited
+    (r2[j] > ||c - C_j||^2 / 4, the norm gap |(||c|| - ||C_j||)| tested first); a visited
+    member p is read only if dist[p] > ||c - C_j||^2 / 4 and (||p|| - ||c||)^2 < dist[p], and
+    its float64 distance is summed only where the float32 one does not already prove c no
+    nearer. Returns (clusters visited, points read, members visited, members that move)."""
+    d = xs.shape[1]
+    for t in range(d):
+        centers[m, t] = c[t]
+    cn = _norm(c)
+    cnorms[m] = cn
+    one_m_eps = 1.0 - (d + 2) * 1.2e-7   # float32 sum of d squares: relative error bound
+    nv = 0
+    pos = 0
+    read = 0
+    nb = 0
+    for j in range(m):
+        if far[j] < 0:
+            continue
+        ng = cnorms[j] - cn
+        if 0.25 * ng * ng >= r2[j]:   # ||c - C_j|| >= | ||c|| - ||C_j|| |
+            continue
+        q = 0.25 * _gap2(centers, j, c)
+        if q >= r2[j]:
+            continue
+        vis[nv] = j
+        nv += 1
+        start = seg_start[j]
+        for i in range(start, start + seg_len[j]):
+            dp = sd[i]
+            dn[pos] = -1.0
+            if dp > q and (sn[i] - cn) ** 2 < dp:
+                read += 1
+                if _sqdist32(xs, i, c) * one_m_eps < dp:
+                    dnew = _sqdist(xs, i, c)
+                    if dnew < dp:
+                        dn[pos] = dnew
+                        nb += 1
+            pos += 1
+    return nv, read, pos, nb
+
+
+@njit(cache=True)
+def _move(xs, sn, sd, sid, seg_start, seg_len, r2, far, m, vis, nv, dn, top):
+    """Second half: the members ``_probe`` found move to the new cluster's segment at ``top``
+    (the cluster's last member fills each slot left), each visited cluster's farthest member
+    is found again. Returns (slot of the point now farthest from its center, new top)."""
+    base = 0
+    nb = 0
+    for v in range(nv):
+        j = vis[v]
+        start = seg_start[j]
+        n_j = seg_len[j]
+        end = start + n_j
+        top_d = -1.0
+        top_p = -1
+        i = start
+        while i < end:
+            k = base + i - start
+            if dn[k] >= 0.0:
+                dst = top + nb
+                _copy_slot(xs, sn, sd, sid, i, dst)
+                sd[dst] = dn[k]
+                nb += 1
+                end -= 1
+                if i != end:
+                    _copy_slot(xs, sn, sd, sid, end, i)
+                    dn[k] = dn[base + end - start]
+                sid[end] = -1
+                continue
+            if sd[i] > top_d or (sd[i] == top_d and sid[i] < sid[top_p]):
+                top_d = sd[i]
+                top_p = i
+            i += 1
+        seg_len[j] = end - start
+        r2[j] = top_d
+        far[j] = top_p
+        base += n_j
+    seg_start[m] = top
+    seg_len[m] = nb
+    top_d = -1.0
+    top_p = -1
+    for i in range(top, top + nb):
+        if sd[i] > top_d or (sd[i] == top_d and sid[i] < sid[top_p]):
+            top_d = sd[i]
+            top_p = i
+    r2[m] = top_d
+    far[m] = top_p
+    return _farthest_slot(sid, r2, far, m + 1), top + nb
+
+
+@njit(cache=True)
+def _group_slots(x, norms, dist, assign, m, xs, sn, sd, sid, seg_start, seg_len, r2, far):
+    """Lay the points out by cluster (a counting sort on ``assign``), rows copied."""
+    n = len(assign)
+    seg_len[:m] = 0
+    for p in range(n):
+        seg_len[assign[p]] += 1
+    s = 0
+    for j in range(m):
+        seg_start[j] = s
+        s += seg_len[j]
+        r2[j] = -1.0
+        far[j] = -1
+    fill = seg_start[:m].copy()
+    for p in range(n):
+        j = assign[p]
+        i = fill[j]
+        fill[j] += 1
+        for t in range(x.shape[1]):
+            xs[i, t] = x[p, t]
+        sn[i] = norms[p]
+        sd[i] = dist[p]
+        sid[i] = p
+        if dist[p] > r2[j] or (dist[p] == r2[j] and p < sid[far[j]]):
+            r2[j] = dist[p]
+            far[j] = i
+    return n
+
+
+def _spread_order(c: np.ndarray) -> np.ndarray:
+    """The rows of ``c`` in farthest-first order from row 0 (float64, O(len(c)^2 d))."""
+    c = c.astype(np.float64)
+    sq = np.einsum("ij,ij->i", c, c)
+    order = np.empty(len(c), np.int64)
+    order[0] = 0
+    md = np.maximum(sq - 2.0 * (c @ c[0]) + sq[0], 0.0)
+    md[0] = -1.0
+    for t in range(1, len(c)):
+        i = int(np.argmax(md))
+        order[t] = i
+        np.minimum(md, np.maximum(sq - 2.0 * (c @ c[i]) + sq[i], 0.0), out=md)
+        md[i] = -1.0
+    return order
+
+
+class GroupedCenters:
+    """k-center's bookkeeping: n points (float32) and a growing set of at most ``capacity``
+    centers, the points stored grouped by nearest center (each cluster a segment of slots, the
+    rows copied there, with its farthest member). A new center reads only the clusters it can
+    take points from, as streams; the farthest point is a scan over the clusters. Exact: the
+    same nearest centers and float64 distances as ``Centers`` (and the plain full pass).
+
+    The initial centers (k-center's warm start) are assigned by one chunked matrix product
+    when it is small (n x k' <= ``bulk_limit``); otherwise the first ``first_bulk`` of them in
+    farthest-first order are, and the rest are added one by one like picks, in that order
+    (spread out first, so the clusters shrink early and each addition reads little): at
+    n = 1M and k' = 2,000 the full product is 512 GFLOP. The order changes only which of two
+    equally near centers a point is filed under, never a distance, so never a pick.
+    """
+
+    def __init__(self, x: np.ndarray, initial: np.ndarray, capacity: int,
+                 first_bulk: int = 128, bulk_limit: float = 2e8, spare: int | None = None):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        n, d = x.shape
+        init = np.asarray(initial, np.float32)
+        if not len(init):
+            raise ValueError("at least one initial center")
+        cap = max(capacity, 1)
+        self.n = n
+        self.centers = np.zeros((cap, d), np.float32)
+        self.cnorms = np.zeros(cap)
+        self.spare = n // 4 + 1024 if spare is None else spare   # slots beyond the n points
+        slots = n + self.spare
+        self.xs = np.empty((slots, d), np.float32)
+        self.sn = np.zeros(slots)
+        self.sd = np.zeros(slots)
+        self.sid = np.full(slots, -1, np.int64)
+        self.seg_start = np.zeros(cap, np.int64)
+        self.seg_len = np.zeros(cap, np.int64)
+        self.r2 = np.full(cap, -1.0)
+        self.far_of = np.full(cap, -1, np.int64)
+        self._vis = np.zeros(cap, np.int64)
+        self._dn = np.empty(n)
+        self.m = 0
+        self.top = 0
+        self.read = 0
+        self.visited = 0
+        self.far = -1
+        if len(init) > cap:
+            raise ValueError(f"more than {cap} centers")
+        nb = len(init)
+        if n * len(init) > bulk_limit and len(init) > first_bulk:
+            init, nb = init[_spread_order(init)], max(first_bulk, 1)
+        base = Centers(x, nb)
+        base.bulk(init[:nb])
+        self.centers[:nb] = init[:nb]
+        i64 = init[:nb].astype(np.float64)
+        self.cnorms[:nb] = np.sqrt(np.einsum("ij,ij->i", i64, i64))
+        self.top = _group_slots(base.x, base.norms, base.dist, base.assign, nb, self.xs,
+                                self.sn, self.sd, self.sid, self.seg_start, self.seg_len,
+                                self.r2, self.far_of)
+        self.m = nb
+        self.read = base.read
+        self.far = int(_farthest_slot(self.sid, self.r2, self.far_of, self.m))
+        del base
+        for c in init[nb:]:
+            self.add(c)
+        self.read0 = self.read   # what the initial centers cost
+
+    def add(self, c: np.ndarray) -> None:
+        if self.m >= len(self.centers):
+            raise ValueError(f"more than {len(self.centers)} centers")
+        nv, read, visited, moved = _probe(
+            self.xs, self.sn, self.sd, self.centers, self.cnorms, self.m,
+            np.array(c, np.float32), self.seg_start, self.seg_len, self.r2, self.far_of,
+            self._vis, self._dn)
+        if self.top + moved > len(self.sd):   # the segments' holes first, then more slots
+            self.top = _compact_slots(self.xs, self.sn, self.sd, self.sid, self.seg_start,
+                                      self.seg_len, self.far_of, self.m, self.top)
+            if self.top + moved > len(self.sd):
+                self._grow(self.top + moved + self.spare)
+        self.far, self.top = _move(self.xs, self.sn, self.sd, self.sid, self.seg_start,
+                                   self.seg_len, self.r2, self.far_of, self.m, self._vis, nv,
+                                   self._dn, self.top)
+        self.read += read
+        self.visited += visited
+        self.m += 1
+
+    def _grow(self, slots: int) -> None:
+        for name in ("xs", "sn", "sd", "sid"):
+            old = getattr(self, name)
+            new = np.full((slots, *old.shape[1:]), -1, old.dtype) if name == "sid" else \
+                np.zeros((slots, *old.shape[1:]), old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    def farthest(self) -> tuple[int, np.ndarray]:
+        """(original index, a copy of its row) of the point farthest from its nearest center
+        (lowest index among ties)."""
+        return int(self.sid[self.far]), self.xs[self.far].copy()
