@@ -183,3 +183,24 @@ def test_data_verify_cli_reports_mismatch(mnist_copy):
     out = run_cli("data", "verify", "mnist", env={"CORESET_BENCH_DATA": str(mnist_copy.parent)})
     assert out.returncode == 1
     assert "CHECKSUM MISMATCH" in out.stdout and "expected sha256 f7ae60f9" in out.stdout
+
+
+def test_a_process_reuses_its_last_built_in_dataset_read_only_and_reloads_when_files_change(
+        tmp_path, monkeypatch):
+    """A sweep worker's next job gets the dataset it loaded last (no decompressing again); its
+    arrays are read-only, so no job can change what the next one sees; other options, another
+    data folder or a changed file load afresh."""
+    a = data.load("digits")
+    assert data.load("digits") is a
+    with pytest.raises(ValueError, match="read-only"):
+        a.x_pool[0, 0] = 1.0
+    assert data.load("digits", max_pool=100) is not a
+    src = os.environ["CORESET_BENCH_DATA"]
+    mirror = tmp_path / "mirror"
+    shutil.copytree(os.path.join(src, "mnist"), mirror / "mnist")
+    monkeypatch.setenv("CORESET_BENCH_DATA", str(mirror))
+    m1 = data.load("mnist", max_pool=500, max_eval=100)
+    assert data.load("mnist", max_pool=500, max_eval=100) is m1
+    some = next(p for p in (mirror / "mnist").rglob("*") if p.is_file())
+    os.utime(some, ns=(time.time_ns(), time.time_ns()))   # touched: reloaded and re-verified
+    assert data.load("mnist", max_pool=500, max_eval=100) is not m1

@@ -293,3 +293,14 @@ def test_a_damaged_row_is_rerun_by_the_sweep_and_skipped_by_results_and_report(t
     assert json.loads(victim.read_text())["status"] == "ok"   # re-run, same key
     assert len(list((tmp_path / "quarantine" / "rows").iterdir())) == 1
     assert len(store.load(tmp_path)) == 4
+
+
+def test_a_batch_starts_its_largest_budgets_first():
+    """Workers take a batch's jobs in order: largest budget first (fewer idle at its end)."""
+    from hydra_plugins.coreset_bench_sweeper import ProgressSweeper
+
+    batch = [["seed=0", "budget=250"], ["seed=0", "budget=3000"], ["seed=1", "+budget=500"],
+             ["seed=1", "budget=3000"], ["seed=2"]]
+    assert ProgressSweeper._longest_first(batch) == [
+        ["seed=0", "budget=3000"], ["seed=1", "budget=3000"], ["seed=1", "+budget=500"],
+        ["seed=0", "budget=250"], ["seed=2"]]

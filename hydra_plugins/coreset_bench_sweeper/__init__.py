@@ -77,6 +77,24 @@ class ProgressSweeper(BasicSweeper):
                 rank[key].setdefault(value(job, key), len(rank[key]))
         return sorted(jobs, key=lambda job: tuple(rank[k][value(job, k)] for k in self.order))
 
+    @staticmethod
+    def _longest_first(batch: List[List[str]]) -> List[List[str]]:
+        """A batch's jobs, largest budget first (stable otherwise): workers take jobs in this
+        order, so the long ones start first and fewer wait at the batch's end (the classic
+        longest-processing-time rule; a job's cost grows with its budget). Rows never depend
+        on the order."""
+        def budget(job: List[str]) -> float:
+            for override in job:
+                name, _, val = override.partition("=")
+                if name.lstrip("+~") == "budget":
+                    try:
+                        return float(val)
+                    except ValueError:
+                        return 0.0
+            return 0.0
+
+        return sorted(batch, key=lambda job: -budget(job))
+
     def _workers(self) -> int:
         n_jobs = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1)
         return len(os.sched_getaffinity(0)) if n_jobs in (None, -1) else max(1, int(n_jobs))
@@ -147,7 +165,7 @@ class ProgressSweeper(BasicSweeper):
         overrides = parser.parse_overrides(params_conf)
         jobs = self._ordered(self.split_arguments(overrides, None)[0])
         size = self._batch_size(len(jobs))
-        self.overrides = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        self.overrides = [self._longest_first(jobs[i:i + size]) for i in range(0, len(jobs), size)]
         per_job = self._runs_per_job()   # a job's own count corrects the bar as it ends
         total = len(jobs) * per_job
         reset_summary()
