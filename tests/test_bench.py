@@ -70,6 +70,8 @@ def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
     assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
     [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
     assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]
+    pc = bench_engine.probcover(x[100:], x[:100], echo=lambda *a, **k: None)
+    assert pc["same"] and pc["passes"] in (1, 2) and pc["edges"] > len(x)
 
 
 def test_bench_scale_measures_every_sampler_side_by_side(tmp_path):

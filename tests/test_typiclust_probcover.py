@@ -413,3 +413,43 @@ def test_probcover_s_passes_on_jax_give_the_numpy_path_s_radius_graph_and_picks(
     assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3]) and len(a[3]) > 2 * len(x)
     assert np.array_equal(a[4], b[4]) and a[5] == b[5]
     assert calls.count(1) >= 60    # the JAX path decided the tied rows one by one
+
+
+@pytest.mark.parametrize("margin,passes", [(4.0, 1), (-50.0, 2)])
+def test_probcover_s_one_pass_gives_the_two_passes_radius_graph_and_picks(monkeypatch, margin,
+                                                                          passes):
+    """On the CPU the purity rule's r(x), its delta and the graph come from one pass over all
+    pairs (the radius bounded first from a sample of rows): the same values as the two passes,
+    with exact ties (duplicates across clusters), several blocks, and (margin < 0) a bound
+    that falls short, where the graph takes the second pass."""
+    from coreset_bench.samplers import probcover as pc
+
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(6, 12)) * 3
+    which = rng.integers(6, size=1500)
+    x = centers[which] + rng.normal(size=(1500, 12))
+    x[700:720] = x[100:120]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = which % 4
+    labels[700:720] = (labels[100:120] + 1) % 4   # duplicates in another cluster: r(x) = 0
+    monkeypatch.setenv("CORESET_BENCH_SELECT_DEVICE", "numpy")
+    monkeypatch.setattr(pc, "BLOCK_ENTRIES", 300 * len(x))   # 5 blocks of rows
+    for step in (None, 0.05):
+        r2 = pc.nearest_other_cluster_sq(x, labels)
+        need = int(np.ceil(0.95 * len(x)))
+        delta2 = float(-np.partition(-r2, need - 1)[need - 1])
+        if step is not None:
+            delta2 = (np.floor(np.sqrt(delta2) / step + 1e-9) * step) ** 2
+        indptr, indices = pc.delta_graph(x, delta2)
+        r2_1, delta2_1, indptr_1, indices_1, n_passes = pc.radius_and_graph(
+            x, labels, 0.95, step, sample=200, margin=margin)
+        assert n_passes == (passes if step is None else n_passes)   # rounding down may fit
+        assert delta2_1 == delta2 and np.array_equal(r2_1, r2)
+        assert np.array_equal(indptr_1, indptr) and np.array_equal(indices_1, indices)
+        assert len(indices) > len(x) + 500 and (r2 == 0).sum() >= 20
+    kw = dict(initial_embeddings=x[:200], labels=labels, delta_step=None)
+    one = pc.probcover(x[200:], 40, rng=np.random.default_rng(1), **kw)
+    monkeypatch.setenv("CORESET_BENCH_SELECT_DEVICE", "jax")   # the two-pass path
+    two = pc.probcover(x[200:], 40, rng=np.random.default_rng(1), **kw)
+    assert np.array_equal(one.indices, two.indices) and one.info["delta"] == two.info["delta"]
+    assert (one.info["passes"], two.info["passes"]) == (1, 2)

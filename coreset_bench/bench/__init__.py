@@ -22,7 +22,8 @@ HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
   sweep [project=true|false]
          sweep throughput, projected fig2_mnist wall time
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
-         training engines, k-means and k-center vs their references
+         [probcover=true]
+         training engines, k-means, k-center and ProbCover's passes vs their references
   scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
         [samplers=uniform,margin,kcenter,loss] [out=results/bench/scale.csv]
          each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
@@ -82,11 +83,14 @@ def run(args: list[str]) -> None:
         from . import engine
 
         opts = _key_values(rest, {"k_train": "INT", "k_cluster": "INT", "k_center": "INT",
-                                  "seeds": "INT", "cnn": "true|false"})
+                                  "seeds": "INT", "cnn": "true|false",
+                                  "probcover": "true|false"})
         _positive(opts, "k_train", "k_cluster", "k_center", "seeds")
-        kwargs = {k: int(v) for k, v in opts.items() if k != "cnn"}
+        kwargs = {k: int(v) for k, v in opts.items() if k not in ("cnn", "probcover")}
         if "cnn" in opts:
             kwargs["cnn"] = _flag(opts, "cnn", "false")
+        if "probcover" in opts:
+            kwargs["probcover_part"] = _flag(opts, "probcover", "true")
         engine.run(**kwargs)
     elif name == "sweep":
         from . import throughput

@@ -10,6 +10,8 @@ side by side in one process on real data (never a timed unit test).
 3. k-center (greedy, warm-start centers) at budget k: the pruned version against the float64
    reference and against the memory-bandwidth bound (one pass over the float32 embeddings per
    pick, measured here as a matrix-vector product plus the running minimum).
+4. ProbCover's purity radius and ball graph on the same embeddings: one pass over all pairs
+   against the two passes it replaced (``probcover=false`` skips it).
 
 All on one thread (``threadpoolctl`` and single-threaded XLA), as each sweep worker runs.
 """
@@ -139,8 +141,40 @@ def kcenter(x: np.ndarray, init: np.ndarray, n_select: int, echo=print) -> dict:
     return row
 
 
+def probcover(x: np.ndarray, init: np.ndarray, echo=print) -> dict:
+    """ProbCover's purity radius and ball graph on real embeddings: the one-pass CPU path
+    against the two passes (r(x), then the graph) it replaced, same values checked."""
+    from sklearn.cluster import KMeans
+
+    from ..samplers import probcover as pc
+
+    f = np.concatenate([init, x]).astype(np.float64)
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    labels = KMeans(10, n_init=10, random_state=0).fit_predict(f.astype(np.float32))
+    pc.radius_and_graph(f[:600], labels[:600], 0.95, None)   # numba compile (cached)
+    t1, (r2, delta2, indptr, indices, passes) = _timed(
+        lambda: pc.radius_and_graph(f, labels, 0.95, None))
+
+    def two():
+        r = pc.nearest_other_cluster_sq(f, labels)
+        need = int(np.ceil(0.95 * len(f)))
+        d2 = float(-np.partition(-r, need - 1)[need - 1])
+        return r, d2, *pc.delta_graph(f, d2)
+
+    t2, (r2b, delta2b, indptr_b, indices_b) = _timed(two)
+    same = bool(np.array_equal(r2, r2b) and delta2 == delta2b and np.array_equal(indptr, indptr_b)
+                and np.array_equal(indices, indices_b))
+    flop = 2 * len(f) ** 2 * f.shape[1]
+    row = {"n": len(f), "d": f.shape[1], "one_pass_s": t1, "two_passes_s": t2, "passes": passes,
+           "same": same, "edges": int(len(indices)), "gflop_per_pass": flop / 1e9}
+    echo(f"  n={len(f)} d={f.shape[1]}: one pass {t1:.1f} s ({passes} pass(es)) | two passes "
+         f"{t2:.1f} s | {t2 / t1:.2f}x | delta {np.sqrt(delta2):.4f}, {len(indices):,} edges, "
+         f"same r(x), delta and graph: {same} | a pass is {flop / 1e9:.0f} GFLOP", flush=True)
+    return row
+
+
 def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, seeds: int = 3,
-        cnn: bool = False, echo=print) -> dict:
+        cnn: bool = False, probcover_part: bool = True, echo=print) -> dict:
     from threadpoolctl import threadpool_limits
 
     from .. import data
@@ -174,4 +208,8 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     x3, init3 = warm_embeddings(mnist, k_center)
     echo(f"[3] k-center at budget {k_center} on real MNIST warm-start embeddings")
     out["kcenter"] = kcenter(x3, init3, k_center - len(init3), echo=echo)
+    if probcover_part:
+        echo(f"[4] ProbCover's radius (purity 0.95, 10 k-means clusters) and ball graph on the "
+             f"same embeddings")
+        out["probcover"] = probcover(x3, init3, echo=echo)
     return out

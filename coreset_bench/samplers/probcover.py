@@ -24,7 +24,10 @@ Memory: never an n x n matrix. Distances come in row blocks (float32 products, a
 32 M entries a block); pairs within a float32 rounding bound of the threshold are decided
 again in float64 from the differences, so every decision is the float64 one and the graph is
 exactly symmetric; it is kept as CSR (int32 column indices), each row a point's ball. Time:
-two passes over all pairs when delta is chosen by purity (r, then the graph), one when given.
+one pass over all pairs (``radius_and_graph``: the radius bounded first from a sample of rows,
+then r(x) and every pair within the bound together, read once per block by a numba kernel),
+where the reference path takes two (``nearest_other_cluster_sq``, then ``delta_graph``, as on
+an accelerator); one when delta is given.
 
 Where the products run: with JAX already imported on an accelerator (a GPU worker), the
 float32 blocks and their reductions run there (``DEVICE_BLOCK_ROWS`` rows at a time, at float32
@@ -46,6 +49,7 @@ import math
 import time
 
 import numpy as np
+from numba import njit
 
 from ..errors import ConfigError
 from ._base import SamplerSpec, Selection, check_n_select, on_embeddings, with_labelled
@@ -243,6 +247,150 @@ def delta_graph(f: np.ndarray, delta2: float) -> tuple[np.ndarray, np.ndarray]:
     return indptr, indices
 
 
+@njit(cache=True)
+def _scan_rows(h, s, half_sq, lo, hi, tol, lo_thr, ei, ej, ev, ne, ri_c, rj_c, nc):
+    """One block of rows of ``_Blocks`` (``h`` = x_i . x_j, float32; rows s.., grouped by
+    cluster, row i's cluster the columns lo[i]..hi[i]-1), read once: every column with
+    h - |x_j|^2/2 > lo_thr[i] (edge candidates ei, ej, ev, appended at ne) and the columns of
+    other clusters within tol[i] of the row's float32 nearest one (candidates for r(x)^2,
+    appended at nc). Returns the new (ne, nc, 0), or (ne, nc, 1) / (ne, nc, 2) when the edge /
+    r buffer is full (start the block again with a larger one)."""
+    rows, n = h.shape
+    for i in range(rows):
+        a = lo[i]
+        b = hi[i]
+        thr = lo_thr[i]
+        top = -np.inf
+        for j in range(n):
+            v = h[i, j] - half_sq[j]
+            if v > thr:
+                if ne == len(ei):
+                    return ne, nc, 1
+                ei[ne] = s + i
+                ej[ne] = j
+                ev[ne] = v
+                ne += 1
+            if v > top and (j < a or j >= b):
+                top = v
+        if top == -np.inf:   # one cluster: no r(x)
+            continue
+        cut = np.float32(top - tol[i])
+        for j in range(n):
+            if j >= a and j < b:
+                continue
+            if h[i, j] - half_sq[j] >= cut:
+                if nc == len(ri_c):
+                    return ne, nc, 2
+                ri_c[nc] = s + i
+                rj_c[nc] = j
+                nc += 1
+    return ne, nc, 0
+
+
+def _grown(a: np.ndarray, used: int) -> np.ndarray:
+    out = np.empty(2 * len(a), a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+def _scan(blocks: _Blocks, rows_at: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+          lo_thr: np.ndarray, edge_cap: int):
+    """``_scan_rows`` over the rows ``rows_at`` (ascending), in blocks: (edge candidates
+    (rows, cols, h), r candidates (rows, cols)), rows and columns in ``blocks``' order."""
+    n = len(blocks.x)
+    ei, ej, ev = (np.empty(edge_cap, np.int64), np.empty(edge_cap, np.int64),
+                  np.empty(edge_cap, np.float32))
+    ri, rj = np.empty(2 * len(rows_at) + 16, np.int64), np.empty(2 * len(rows_at) + 16, np.int64)
+    ne = nc = 0
+    for b0 in range(0, len(rows_at), blocks.rows):
+        at = rows_at[b0:b0 + blocks.rows]
+        h = np.matmul(blocks.x[at], blocks.x.T, out=blocks._buf[:len(at)])
+        while True:
+            # rows of a block are consecutive when rows_at is a range; else one at a time
+            if at[-1] - at[0] == len(at) - 1:
+                got = _scan_rows(h, at[0], blocks.half_sq, lo[at], hi[at], blocks.tol[at],
+                                 lo_thr[at], ei, ej, ev, ne, ri, rj, nc)
+            else:
+                got = (ne, nc, 0)
+                for k, r in enumerate(at):
+                    got = _scan_rows(h[k:k + 1], r, blocks.half_sq, lo[r:r + 1], hi[r:r + 1],
+                                     blocks.tol[r:r + 1], lo_thr[r:r + 1], ei, ej, ev, got[0],
+                                     ri, rj, got[1])
+                    if got[2]:
+                        break
+            if got[2] == 0:
+                ne, nc = got[0], got[1]
+                break
+            if got[2] == 1:   # a full buffer: grow it and scan the block again
+                ei, ej, ev = _grown(ei, ne), _grown(ej, ne), _grown(ev, ne)
+            else:
+                ri, rj = _grown(ri, nc), _grown(rj, nc)
+    return (ei[:ne], ej[:ne], ev[:ne]), (ri[:nc], rj[:nc])
+
+
+def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
+                     delta_step: float | None, sample: int = 2048, margin: float = 4.0):
+    """The purity rule's r(x)^2, its delta^2 and the graph of that delta in ONE pass over all
+    pairs (``nearest_other_cluster_sq`` then ``delta_graph`` take two), the same values.
+
+    The graph's radius is not known until every r(x) is: an upper bound comes first from
+    ``sample`` evenly spaced rows (their exact r(x); delta^2 is a quantile of r(x)^2, and the
+    sample's quantile ``margin`` standard errors higher bounds it), then the one pass keeps
+    every pair that can lie within that bound beside the r(x) candidates; the pairs within the
+    final delta are then decided in float64 as ``delta_graph`` decides them. Should the bound
+    fall short (about 3e-5 of the time at the defaults), ``delta_graph`` makes the graph in a
+    second pass. Returns (r2, delta2, indptr, indices, passes)."""
+    n = len(f)
+    perm = np.argsort(labels, kind="stable")
+    fp = f[perm]
+    blocks = _Blocks(fp)
+    counts = np.bincount(labels)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    lab_p = labels[perm]
+    lo, hi = bounds[lab_p].astype(np.int64), bounds[lab_p + 1].astype(np.int64)
+    need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
+
+    def r2_of(rows: np.ndarray, cand) -> np.ndarray:
+        best = np.full(n, np.inf)
+        np.minimum.at(best, cand[0], _exact_sq(fp, cand[0], cand[1]))
+        return best[rows]
+
+    never = np.full(n, np.inf, np.float32)
+    rows_s = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
+    _, cand = _scan(blocks, rows_s, lo, hi, never, 16)
+    r2_s = np.sort(r2_of(rows_s, cand))
+    q = 1.0 - need / n   # delta^2 is the (n - need + 1)-th smallest r(x)^2
+    q_ub = q + margin * math.sqrt(max(q * (1 - q), 1.0 / n) / len(rows_s)) + 1.0 / len(rows_s)
+    ub2 = float(r2_s[min(len(r2_s) - 1, max(0, int(math.ceil(q_ub * len(r2_s)))))])
+    if not np.isfinite(ub2):
+        ub2 = -1.0   # one cluster (r = inf): no edges now; the caller stops
+    lo_thr = ((blocks.sq - ub2 - blocks.tol) / 2).astype(np.float32)
+    edges, cand = _scan(blocks, np.arange(n), lo, hi, lo_thr, max(1 << 20, 64 * n))
+    r2p = r2_of(np.arange(n), cand)
+    r2 = np.empty(n)
+    r2[perm] = r2p
+    delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
+    if delta_step is not None and np.isfinite(delta2):
+        delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
+    if not np.isfinite(delta2):
+        return r2, delta2, None, None, 1
+    if delta2 > ub2:
+        indptr, indices = delta_graph(f, delta2)
+        return r2, delta2, indptr, indices, 2
+    ei, ej, ev = edges
+    sq, tol = blocks.sq[ei], blocks.tol[ei]
+    keep = ev > ((sq - delta2 - tol) / 2).astype(np.float32)   # delta_graph's candidates
+    ei, ej, ev, sq, tol = ei[keep], ej[keep], ev[keep], sq[keep], tol[keep]
+    sure = ev.astype(np.float64) > (sq - delta2 + tol) / 2
+    check = np.flatnonzero(~sure)
+    sure[check] = _exact_sq(fp, ei[check], ej[check]) < delta2
+    rows, cols = perm[ei[sure]], perm[ej[sure]]
+    order = np.lexsort((cols, rows))
+    indices = cols[order].astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    return r2, delta2, indptr, indices, 1
+
+
 def _gather(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Concatenated CSR rows ``rows``."""
     starts, lens = indptr[rows], indptr[rows + 1] - indptr[rows]
@@ -334,19 +482,26 @@ def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
         km = KMeans(n_clusters=n_classes, n_init=kmeans_n_init,
                     random_state=int(rng.integers(2**31 - 1)))
         labels = km.fit_predict(f.astype(np.float32)).astype(np.int64)
-    r2 = None
+    r2 = graph = None
     if delta is None:
-        r2 = nearest_other_cluster_sq(f, labels)
-        need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
-        delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
+        if _use_device():   # two passes, each on the accelerator
+            r2 = nearest_other_cluster_sq(f, labels)
+            need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
+            delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
+            if delta_step is not None and np.isfinite(delta2):
+                delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
+            passes = 2
+        else:               # one pass on the CPU
+            r2, delta2, *graph, passes = radius_and_graph(f, labels, purity_threshold,
+                                                          delta_step)
         if not np.isfinite(delta2):
             raise ConfigError("sampler.delta=null: the k-means found one cluster, so every "
                               "ball is pure; set sampler.delta to a number > 0")
         info["delta_rule"] = f"largest delta with purity >= {purity_threshold}"
         if delta_step is not None:
-            delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
             info["delta_rule"] += f", rounded down to a multiple of {delta_step}"
         info["purity"] = float(np.mean(r2 >= delta2))
+        info["passes"] = passes
     else:
         delta2 = float(delta) ** 2
         info["delta_rule"] = "given"
@@ -354,7 +509,7 @@ def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
     info["delta"] = math.sqrt(delta2)
 
     t0 = time.perf_counter()
-    indptr, indices = delta_graph(f, delta2)
+    indptr, indices = graph if graph else delta_graph(f, delta2)
     info["n_edges"] = int(len(indices))
     if r2 is None and labels is not None:   # purity of the given delta, from its balls
         rows = np.repeat(np.arange(n), np.diff(indptr))
