@@ -200,16 +200,6 @@ class Centers:
 
 
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, fastmath=_FM)
-def _gap2(centers, j, c):
-    """||C_j - c||^2 (float64 sums)."""
-    s = 0.0
-    for t in range(centers.shape[1]):
-        diff = np.float64(centers[j, t]) - np.float64(c[t])
-        s += diff * diff
-    return s
-
-
 # k-center's layout: the points stored grouped by nearest center, so that a new center streams
 # through the clusters it can take points from instead of gathering scattered rows.
 
@@ -279,7 +269,7 @@ def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, 
         ng = cnorms[j] - cn
         if 0.25 * ng * ng >= r2[j]:   # ||c - C_j|| >= | ||c|| - ||C_j|| |
             continue
-        q = 0.25 * _gap2(centers, j, c)
+        q = 0.25 * _sqdist(centers, j, c)   # ||c - C_j||^2
         if q >= r2[j]:
             continue
         vis[nv] = j
