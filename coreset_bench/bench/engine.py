@@ -209,7 +209,7 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     echo(f"[3] k-center at budget {k_center} on real MNIST warm-start embeddings")
     out["kcenter"] = kcenter(x3, init3, k_center - len(init3), echo=echo)
     if probcover_part:
-        echo(f"[4] ProbCover's radius (purity 0.95, 10 k-means clusters) and ball graph on the "
-             f"same embeddings")
+        echo("[4] ProbCover's radius (purity 0.95, 10 k-means clusters) and ball graph on the "
+             "same embeddings")
         out["probcover"] = probcover(x3, init3, echo=echo)
     return out

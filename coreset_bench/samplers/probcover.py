@@ -297,7 +297,6 @@ def _scan(blocks: _Blocks, rows_at: np.ndarray, lo: np.ndarray, hi: np.ndarray,
           lo_thr: np.ndarray, edge_cap: int):
     """``_scan_rows`` over the rows ``rows_at`` (ascending), in blocks: (edge candidates
     (rows, cols, h), r candidates (rows, cols)), rows and columns in ``blocks``' order."""
-    n = len(blocks.x)
     ei, ej, ev = (np.empty(edge_cap, np.int64), np.empty(edge_cap, np.int64),
                   np.empty(edge_cap, np.float32))
     ri, rj = np.empty(2 * len(rows_at) + 16, np.int64), np.empty(2 * len(rows_at) + 16, np.int64)
