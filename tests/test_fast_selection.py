@@ -49,6 +49,8 @@ def test_pruned_kcenter_without_initial_centers_and_with_duplicates():
     a = kcenter_greedy(x, 50, initial_centers=None, rng=np.random.default_rng(4))
     b = kcenter_greedy_reference(x, 50, initial_centers=None, rng=np.random.default_rng(4))
     np.testing.assert_array_equal(a.indices, b.indices)
+    for init in (None, x[:3]):   # nothing to pick: nothing picked, as the reference
+        assert len(kcenter_greedy(x, 0, initial_centers=init, rng=np.random.default_rng(4)).indices) == 0
     dup = np.repeat(x[:5], 4, axis=0)  # 20 rows, 5 distinct: later picks are all at distance 0
     picks = kcenter_greedy(dup, 12, initial_centers=dup[:1], rng=np.random.default_rng(0)).indices
     ref = kcenter_greedy_reference(dup, 12, initial_centers=dup[:1], rng=np.random.default_rng(0)).indices

@@ -47,6 +47,9 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
             raise ValueError(f"initial_centers have {init.shape[1]} dims, embeddings {x.shape[1]}")
     picks = np.empty(n_select, dtype=np.int64)
     picked = np.zeros(len(x), dtype=bool)
+    if n_select == 0:
+        return Selection(indices=picks, timings={"sample": time.perf_counter() - t0},
+                         info={"distance_fraction": 0.0})
     if init is None:   # the first pick is uniform at random, then the first center
         picks[0] = int(rng.integers(len(x)))
         picked[picks[0]] = True

@@ -364,7 +364,7 @@ def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
     if not np.isfinite(ub2):
         ub2 = -1.0   # one cluster (r = inf): no edges now; the caller stops
     lo_thr = ((blocks.sq - ub2 - blocks.tol) / 2).astype(np.float32)
-    edges, cand = _scan(blocks, np.arange(n), lo, hi, lo_thr, max(1 << 20, 64 * n))
+    edges, cand = _scan(blocks, np.arange(n), lo, hi, lo_thr, max(1 << 20, 16 * n))
     r2p = r2_of(np.arange(n), cand)
     r2 = np.empty(n)
     r2[perm] = r2p
