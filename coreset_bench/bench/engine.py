@@ -152,13 +152,12 @@ def probcover(x: np.ndarray, init: np.ndarray, echo=print) -> dict:
     f /= np.linalg.norm(f, axis=1, keepdims=True)
     labels = KMeans(10, n_init=10, random_state=0).fit_predict(f.astype(np.float32))
     pc.radius_and_graph(f[:600], labels[:600], 0.95, None)   # numba compile (cached)
-    t1, (r2, delta2, indptr, indices, passes) = _timed(
+    t1, (r2, delta2, (indptr, indices), passes) = _timed(
         lambda: pc.radius_and_graph(f, labels, 0.95, None))
 
     def two():
         r = pc.nearest_other_cluster_sq(f, labels)
-        need = int(np.ceil(0.95 * len(f)))
-        d2 = float(-np.partition(-r, need - 1)[need - 1])
+        d2 = pc.purity_delta2(r, 0.95, None)
         return r, d2, *pc.delta_graph(f, d2)
 
     t2, (r2b, delta2b, indptr_b, indices_b) = _timed(two)

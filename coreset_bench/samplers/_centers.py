@@ -232,6 +232,19 @@ def _compact_slots(xs, sn, sd, sid, seg_start, seg_len, far, m, top):
 
 
 @njit(cache=True)
+def _segment_top(sd, sid, start, stop):
+    """(distance, slot) of the farthest point in slots start..stop-1 (lowest original index
+    among ties); (-1, -1) when empty."""
+    top_d = -1.0
+    top_p = -1
+    for i in range(start, stop):
+        if sd[i] > top_d or (sd[i] == top_d and sid[i] < sid[top_p]):
+            top_d = sd[i]
+            top_p = i
+    return top_d, top_p
+
+
+@njit(cache=True)
 def _farthest_slot(sid, r2, far, m):
     """Slot of the point farthest from its center over the first m clusters (lowest original
     index among ties)."""
@@ -327,14 +340,7 @@ def _move(xs, sn, sd, sid, seg_start, seg_len, r2, far, m, vis, nv, dn, top):
         base += n_j
     seg_start[m] = top
     seg_len[m] = nb
-    top_d = -1.0
-    top_p = -1
-    for i in range(top, top + nb):
-        if sd[i] > top_d or (sd[i] == top_d and sid[i] < sid[top_p]):
-            top_d = sd[i]
-            top_p = i
-    r2[m] = top_d
-    far[m] = top_p
+    r2[m], far[m] = _segment_top(sd, sid, top, top + nb)
     return _farthest_slot(sid, r2, far, m + 1), top + nb
 
 
@@ -349,8 +355,6 @@ def _group_slots(x, norms, dist, assign, m, xs, sn, sd, sid, seg_start, seg_len,
     for j in range(m):
         seg_start[j] = s
         s += seg_len[j]
-        r2[j] = -1.0
-        far[j] = -1
     fill = seg_start[:m].copy()
     for p in range(n):
         j = assign[p]
@@ -361,9 +365,8 @@ def _group_slots(x, norms, dist, assign, m, xs, sn, sd, sid, seg_start, seg_len,
         sn[i] = norms[p]
         sd[i] = dist[p]
         sid[i] = p
-        if dist[p] > r2[j] or (dist[p] == r2[j] and p < sid[far[j]]):
-            r2[j] = dist[p]
-            far[j] = i
+    for j in range(m):
+        r2[j], far[j] = _segment_top(sd, sid, seg_start[j], seg_start[j] + seg_len[j])
     return n
 
 
@@ -406,6 +409,8 @@ class GroupedCenters:
         if not len(init):
             raise ValueError("at least one initial center")
         cap = max(capacity, 1)
+        if len(init) > cap:
+            raise ValueError(f"more than {cap} centers")
         self.n = n
         self.centers = np.zeros((cap, d), np.float32)
         self.cnorms = np.zeros(cap)
@@ -426,8 +431,6 @@ class GroupedCenters:
         self.read = 0
         self.visited = 0
         self.far = -1
-        if len(init) > cap:
-            raise ValueError(f"more than {cap} centers")
         nb = len(init)
         if n * len(init) > bulk_limit and len(init) > first_bulk:
             init, nb = init[_spread_order(init)], max(first_bulk, 1)
@@ -445,7 +448,6 @@ class GroupedCenters:
         del base
         for c in init[nb:]:
             self.add(c)
-        self.read0 = self.read   # what the initial centers cost
 
     def add(self, c: np.ndarray) -> None:
         if self.m >= len(self.centers):
@@ -469,8 +471,7 @@ class GroupedCenters:
     def _grow(self, slots: int) -> None:
         for name in ("xs", "sn", "sd", "sid"):
             old = getattr(self, name)
-            new = np.full((slots, *old.shape[1:]), -1, old.dtype) if name == "sid" else \
-                np.zeros((slots, *old.shape[1:]), old.dtype)
+            new = np.full((slots, *old.shape[1:]), -1 if name == "sid" else 0, old.dtype)
             new[:len(old)] = old
             setattr(self, name, new)
 

@@ -327,6 +327,18 @@ def _scan(blocks: _Blocks, rows_at: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return (ei[:ne], ej[:ne], ev[:ne]), (ri[:nc], rj[:nc])
 
 
+def purity_delta2(r2: np.ndarray, purity_threshold: float, delta_step: float | None) -> float:
+    """The purity rule: the largest delta^2 with purity >= the threshold (the
+    ceil(threshold n)-th largest r(x)^2), rounded down to a multiple of ``delta_step``; inf
+    when every ball is pure (one cluster)."""
+    n = len(r2)
+    need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
+    delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
+    if delta_step is not None and np.isfinite(delta2):
+        delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
+    return delta2
+
+
 def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
                      delta_step: float | None, sample: int = 2048, margin: float = 4.0):
     """The purity rule's r(x)^2, its delta^2 and the graph of that delta in ONE pass over all
@@ -337,8 +349,8 @@ def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
     sample's quantile ``margin`` standard errors higher bounds it), then the one pass keeps
     every pair that can lie within that bound beside the r(x) candidates; the pairs within the
     final delta are then decided in float64 as ``delta_graph`` decides them. Should the bound
-    fall short (about 3e-5 of the time at the defaults), ``delta_graph`` makes the graph in a
-    second pass. Returns (r2, delta2, indptr, indices, passes)."""
+    fall short (rare at a 4-standard-error margin), ``delta_graph`` makes the graph in a
+    second pass. Returns (r2, delta2, (indptr, indices) or None when delta is inf, passes)."""
     n = len(f)
     perm = np.argsort(labels, kind="stable")
     fp = f[perm]
@@ -368,14 +380,11 @@ def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
     r2p = r2_of(np.arange(n), cand)
     r2 = np.empty(n)
     r2[perm] = r2p
-    delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
-    if delta_step is not None and np.isfinite(delta2):
-        delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
+    delta2 = purity_delta2(r2, purity_threshold, delta_step)
     if not np.isfinite(delta2):
-        return r2, delta2, None, None, 1
+        return r2, delta2, None, 1
     if delta2 > ub2:
-        indptr, indices = delta_graph(f, delta2)
-        return r2, delta2, indptr, indices, 2
+        return r2, delta2, delta_graph(f, delta2), 2
     ei, ej, ev = edges
     sq, tol = blocks.sq[ei], blocks.tol[ei]
     keep = ev > ((sq - delta2 - tol) / 2).astype(np.float32)   # delta_graph's candidates
@@ -387,7 +396,7 @@ def radius_and_graph(f: np.ndarray, labels: np.ndarray, purity_threshold: float,
     order = np.lexsort((cols, rows))
     indices = cols[order].astype(np.int32)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-    return r2, delta2, indptr, indices, 1
+    return r2, delta2, (indptr, indices), 1
 
 
 def _gather(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -485,14 +494,10 @@ def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
     if delta is None:
         if _use_device():   # two passes, each on the accelerator
             r2 = nearest_other_cluster_sq(f, labels)
-            need = min(n, max(1, math.ceil(round(purity_threshold * n, 9))))
-            delta2 = float(np.partition(-r2, need - 1)[need - 1] * -1)
-            if delta_step is not None and np.isfinite(delta2):
-                delta2 = (math.floor(math.sqrt(delta2) / delta_step + 1e-9) * delta_step) ** 2
-            passes = 2
+            delta2, passes = purity_delta2(r2, purity_threshold, delta_step), 2
         else:               # one pass on the CPU
-            r2, delta2, *graph, passes = radius_and_graph(f, labels, purity_threshold,
-                                                          delta_step)
+            r2, delta2, graph, passes = radius_and_graph(f, labels, purity_threshold,
+                                                         delta_step)
         if not np.isfinite(delta2):
             raise ConfigError("sampler.delta=null: the k-means found one cluster, so every "
                               "ball is pure; set sampler.delta to a number > 0")
@@ -508,7 +513,7 @@ def probcover(embeddings: np.ndarray, n_select: int, *, initial_embeddings: np.n
     info["delta"] = math.sqrt(delta2)
 
     t0 = time.perf_counter()
-    indptr, indices = graph if graph else delta_graph(f, delta2)
+    indptr, indices = graph if graph is not None else delta_graph(f, delta2)
     info["n_edges"] = int(len(indices))
     if r2 is None and labels is not None:   # purity of the given delta, from its balls
         rows = np.repeat(np.arange(n), np.diff(indptr))
