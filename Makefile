@@ -34,7 +34,7 @@ demo: install ## the main job in a minute: every sampler on the embedded digits 
 # Tests are spread over the cores by module (--dist loadscope: a module's shared fixtures, e.g. the
 # docs' runnable blocks, are made once): 552 s with 2 processes against 582 s by test (one run each).
 test: install ## the test suite (excludes tests marked slow; one process per core, at most 4), then the smoke sweep
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadscope
+	$(BIN)/python -m pytest -q -rs -n auto --maxprocesses 4 --dist loadscope
 	$(BIN)/python scripts/smoke.py
 
 smoke: install ## smoke sweeps (tiny budgets, 2 seeds) run twice: the second pass must add nothing

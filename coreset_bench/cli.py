@@ -198,9 +198,16 @@ def cmd_run(args: list[str]) -> int:
     if multirun and state["user_error"]:
         return _fail(state["user_error"])
     if multirun or state["ok"] + state["failed"] + state["skipped"] > 1:
+        lost = f" not finished={state['lost']}" if multirun and state["lost"] else ""
         print(f"coreset-bench: runs ok={state['ok']} skipped={state['skipped']} "
-              f"failed={state['failed']}", file=sys.stderr)
-    return 1 if state["failed"] else 0
+              f"failed={state['failed']}{lost}", file=sys.stderr)
+    if multirun and state["lost"]:
+        reasons = sorted(set(state["lost_reasons"]))
+        print(f"coreset-bench: {state['lost_jobs']} job(s) were not finished: their cluster "
+              f"task ended first ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}); "
+              f"their finished runs are kept: re-run the same command to do the rest",
+              file=sys.stderr)
+    return 1 if state["failed"] or (multirun and state["lost"]) else 0
 
 
 def cmd_data(args: list[str]) -> int:

@@ -19,8 +19,9 @@ HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
 
   table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
          Table 1: leverage scores vs k-medoids runtime on n x n data
-  sweep [project=true|false]
-         sweep throughput, projected fig2_mnist wall time
+  sweep [project=true|false] [launchers=true|false] [slurm=auto|true|false] [partition=debug]
+         sweep throughput, projected fig2_mnist wall time; the demo sweep through the local
+         launcher and SLURM side by side (where sinfo answers, or slurm=true)
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
          [probcover=true]
          training engines, k-means, k-center and ProbCover's passes vs their references
@@ -95,8 +96,21 @@ def run(args: list[str]) -> None:
     elif name == "sweep":
         from . import throughput
 
-        opts = _key_values(rest, {"project": "true|false"})
-        throughput.sweep_throughput(project=_flag(opts, "project", "true"))
+        opts = _key_values(rest, {"project": "true|false", "launchers": "true|false",
+                                  "slurm": "auto|true|false", "partition": "NAME"})
+        slurm = opts.get("slurm", "auto")
+        if slurm not in ("auto", "true", "false"):
+            raise ConfigError(f"slurm={slurm!r} is not valid; valid choices: auto, true, false")
+        if slurm == "true" and not throughput.slurm_available():
+            raise ConfigError("slurm=true: sinfo does not answer here (no SLURM; "
+                              "scripts/local_slurm.sh starts one, see docs/cluster.md)")
+        if _flag(opts, "launchers", "true"):
+            throughput.sweep_throughput(project=_flag(opts, "project", "true"))
+        if slurm == "true" or (slurm == "auto" and throughput.slurm_available()):
+            throughput.launcher_comparison(opts.get("partition", "debug"))
+        elif slurm == "auto":
+            print("launchers: no SLURM here (sinfo does not answer): the SLURM comparison is "
+                  "left out (scripts/local_slurm.sh starts one, see docs/cluster.md)")
     else:
         from . import table1
 

@@ -1,6 +1,8 @@
 """Sweep throughput (``coreset-bench bench sweep``): runs per minute of a small MNIST grid under
 each launcher mode, measured one after the other in one process, and the projected wall time of
-the full Figure 2 sweep on MNIST."""
+the full Figure 2 sweep on MNIST; with ``slurm=true`` (or ``auto`` where ``sinfo`` answers) the
+demo sweep through the local launcher and through SLURM (one job per task, and
+``jobs_per_task=auto``) side by side: wall time, runs per second, start-up per task."""
 
 from __future__ import annotations
 
@@ -76,4 +78,81 @@ def sweep_throughput(*, project: bool = True, echo=print) -> dict:
     echo(f"projected full fig2_mnist sweep (100 seeds x 4 samplers x 5 budgets, 2 workers): "
          f"{60 * out['fig2_mnist_projected_hours']:.0f} min (target: 20 min; measured end to end: "
          f"see docs/speed.md)")
+    return out
+
+
+DEMO_GRID = ("experiment=demo",)   # 30 jobs x 7 samplers = 210 runs on the digits
+
+
+def slurm_available() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("sinfo"):
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _job_seconds(results_dir: Path) -> float:
+    """The work of the runs themselves: per job (dataset, budget, seed) its shared stages
+    (``time_group``) plus each row's own wall time."""
+    from ..store import load
+
+    rows = load(results_dir)
+    jobs = rows.groupby(["dataset", "budget", "seed"]).apply(
+        lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(), include_groups=False)
+    return float(jobs.sum())
+
+
+def _task_seconds(results_dir: Path) -> list[float]:
+    """Each SLURM task's wall time (process start to its last job's end), read back from the
+    tasks' result files (the launcher stores it with each job's return)."""
+    import pickle
+
+    walls = []
+    for path in Path(results_dir).rglob(".submitit/*/*_result.pkl"):
+        with open(path, "rb") as f:
+            outcome, value = pickle.load(f)
+        if outcome == "success" and value:
+            walls.append(float(getattr(value[0], "task_seconds", float("nan"))))
+    return walls
+
+
+def launcher_comparison(partition: str, *, echo=print) -> dict:
+    """``experiment=demo`` with the local launcher (joblib, every core) and through SLURM, one
+    job per task and ``jobs_per_task=auto``, one after the other in fresh results dirs.
+    Per process, the seconds not in a run: (process-seconds - the runs' own job-seconds) /
+    processes, where a SLURM task's process-seconds are its wall time (process start to its last
+    job's end: with one job a task, that task's start-up and harness), a local worker's the
+    sweep's wall time (its start-up, harness and idle waits)."""
+    import tempfile
+
+    cores = len(os.sched_getaffinity(0))
+    slurm = ("hydra/launcher=slurm", f"hydra.launcher.partition={partition}",
+             "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")
+    modes = {f"local (joblib, {cores} workers)": (),
+             "SLURM, 1 job a task": (*slurm, "hydra.launcher.jobs_per_task=1"),
+             "SLURM, jobs_per_task=auto": slurm}
+    n_runs = 210
+    out: dict = {}
+    echo(f"launchers: {' '.join(DEMO_GRID)} ({n_runs} runs), partition {partition}, {cores} cores; "
+         f"per process, the seconds not in a run: a SLURM task's start-up (interpreter, imports, "
+         f"data, JIT) and harness; a local worker's start-up, harness and idle wait for a batch")
+    for name, extra in modes.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            wall = _run_sweep((*DEMO_GRID, *extra), Path(tmp))
+            work = _job_seconds(Path(tmp))
+            tasks = _task_seconds(Path(tmp)) if extra else [wall] * cores
+        startup = (sum(tasks) - work) / len(tasks)
+        out[name] = {"seconds": wall, "runs_per_s": n_runs / wall, "processes": len(tasks),
+                     "overhead_per_process_s": startup, "job_seconds": work}
+        echo(f"  {name:30s} {wall:7.1f} s  {n_runs / wall:6.2f} runs/s  {len(tasks):3d} "
+             f"process(es), {startup:5.1f} s each not in a run", flush=True)
+    local = out[f"local (joblib, {cores} workers)"]["seconds"]
+    for name in list(modes)[1:]:
+        out[name]["over_local"] = out[name]["seconds"] / local
+        echo(f"  {name} / local: {out[name]['seconds'] / local:.2f}x wall time")
     return out

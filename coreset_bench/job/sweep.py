@@ -9,11 +9,15 @@ from typing import Any, Dict
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 # Aggregated over the sweep in the main process; read by the CLI for the exit code.
-SUMMARY: Dict[str, Any] = {"ok": 0, "skipped": 0, "failed": 0, "jobs": 0, "user_error": None}
+# ``lost``: runs of jobs whose cluster task ended without finishing them (``lost_reasons``: why,
+# as SLURM said); the next pass of the same command does them.
+SUMMARY: Dict[str, Any] = {"ok": 0, "skipped": 0, "failed": 0, "jobs": 0, "user_error": None,
+                           "lost": 0, "lost_jobs": 0, "lost_reasons": []}
 
 
 def reset_summary() -> None:
-    SUMMARY.update(ok=0, skipped=0, failed=0, jobs=0, user_error=None)
+    SUMMARY.update(ok=0, skipped=0, failed=0, jobs=0, user_error=None, lost=0, lost_jobs=0,
+                   lost_reasons=[])
 
 
 def count_jobs(params: Dict[str, str]) -> int:

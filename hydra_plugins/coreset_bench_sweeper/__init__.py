@@ -172,40 +172,66 @@ class ProgressSweeper(BasicSweeper):
         self._import_published()
         if SUMMARY["user_error"]:
             return []
-        log.info("sweep: %d jobs x %d sampler(s) = %d runs, %d worker(s)", len(jobs),
-                 per_job, total, self._workers())
+        launcher = OmegaConf.select(self.config, "hydra.launcher", default={}) or {}
+        where = (f"{self._workers()} worker(s)" if "n_jobs" in launcher or str(
+            launcher.get("_target_", "")).endswith("BasicLauncher") else "on the cluster")
+        log.info("sweep: %d jobs x %d sampler(s) = %d runs, %s", len(jobs), per_job, total, where)
         returns = []
         initial_job_idx = 0
         busy_jobs: List[List[str]] = []
         with tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True) as bar:
             job_dirs = f"the job folders under {OmegaConf.select(self.config, 'hydra.sweep.dir')}"
 
+            def take(overrides: List[str], r: Any) -> None:
+                """One job's result into the tally and the bar."""
+                try:
+                    summary = r.return_value  # re-raises if the job itself crashed
+                except OSError as exc:
+                    SUMMARY["user_error"] = SUMMARY["user_error"] or str(
+                        StoreError(exc.filename or job_dirs, exc))
+                    return
+                SUMMARY["jobs"] += 1
+                if summary.get("lost"):   # its cluster task ended without finishing it
+                    SUMMARY["lost"] += per_job
+                    SUMMARY["lost_jobs"] += 1
+                    SUMMARY["lost_reasons"].append(summary.get("lost_reason", "unknown"))
+                    bar.update(per_job)
+                    return
+                if summary.get("planned", per_job) != per_job:   # a cell with its own samplers
+                    bar.total += summary["planned"] - per_job
+                for key in ("ok", "skipped", "failed"):
+                    SUMMARY[key] += summary.get(key, 0)
+                bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed", "not_run")))
+                if summary.get("busy"):
+                    busy_jobs.append(self._retry(overrides, summary.get("busy_samplers")))
+                if summary.get("user_error") and not SUMMARY["user_error"]:
+                    SUMMARY["user_error"] = summary["user_error"]
+                bar.set_postfix(ok=SUMMARY["ok"], skipped=SUMMARY["skipped"],
+                                failed=SUMMARY["failed"], refresh=False)
+
             def launch(batch: List[List[str]]) -> None:
                 nonlocal initial_job_idx
+                taken: set = set()
+                if hasattr(self.launcher, "on_results"):
+                    # a launcher that returns a whole batch at once (a cluster's) reports each
+                    # finished task's jobs as they come: the bar moves meanwhile
+                    def early(positions: List[int], results: List[Any]) -> None:
+                        for pos, r in zip(positions, results):
+                            taken.add(pos)
+                            take(batch[pos], r)
+
+                    self.launcher.on_results = early
                 try:
                     results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
                 except OSError as exc:   # Hydra's own job files (a full disk, read-only)
                     SUMMARY["user_error"] = str(StoreError(exc.filename or job_dirs, exc))
                     return
-                for overrides, r in zip(batch, results):
-                    try:
-                        summary = r.return_value  # re-raises if the job itself crashed
-                    except OSError as exc:
-                        SUMMARY["user_error"] = SUMMARY["user_error"] or str(
-                            StoreError(exc.filename or job_dirs, exc))
-                        continue
-                    SUMMARY["jobs"] += 1
-                    if summary.get("planned", per_job) != per_job:   # a cell with its own samplers
-                        bar.total += summary["planned"] - per_job
-                    for key in ("ok", "skipped", "failed"):
-                        SUMMARY[key] += summary.get(key, 0)
-                    bar.update(sum(summary.get(k, 0) for k in ("ok", "skipped", "failed", "not_run")))
-                    if summary.get("busy"):
-                        busy_jobs.append(self._retry(overrides, summary.get("busy_samplers")))
-                    if summary.get("user_error") and not SUMMARY["user_error"]:
-                        SUMMARY["user_error"] = summary["user_error"]
-                bar.set_postfix(ok=SUMMARY["ok"], skipped=SUMMARY["skipped"],
-                                failed=SUMMARY["failed"], refresh=False)
+                except UserError as exc:  # a launcher setting (hydra.launcher.jobs_per_task=0)
+                    SUMMARY["user_error"] = str(exc)
+                    return
+                for pos, (overrides, r) in enumerate(zip(batch, results)):
+                    if pos not in taken:
+                        take(overrides, r)
                 initial_job_idx += len(batch)
                 returns.append(results)
 
