@@ -11,7 +11,9 @@
 #
 # It writes /etc/slurm/slurm.conf (refusing to touch one it did not write) and keeps the daemons'
 # state and logs under $SLURM_STATE_DIR (default /var/tmp/coreset-bench-slurm). Exit status 3:
-# this machine cannot run it (the one line says why); the test suite then skips its SLURM test.
+# this machine cannot run it (not root, no packages and no apt, another cluster's config: the
+# one line says why; the test suite then skips its SLURM tests); 4: it should have worked and
+# did not (a daemon did not start: the tests fail).
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf
@@ -20,6 +22,8 @@ STATE=${SLURM_STATE_DIR:-/var/tmp/coreset-bench-slurm}
 HOST=$(hostname -s)
 
 cannot() { echo "local_slurm: cannot run a local SLURM here: $*" >&2; exit 3; }
+broken() { echo "local_slurm: failed: $*" >&2; exit 4; }
+ours() { [ -e "$CONF" ] && grep -qF "$MARK" "$CONF"; }
 
 install_if_missing() {
   if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null \
@@ -37,10 +41,13 @@ install_if_missing() {
   fi
 }
 
-write_conf() {
-  if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
+refuse_foreign() {
+  if [ -e "$CONF" ] && ! ours; then
     cannot "$CONF exists and was not written by this script (a real cluster's config?)"
   fi
+}
+
+write_conf() {
   local cpus mem
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
@@ -83,29 +90,34 @@ start_munge() {
   if id munge >/dev/null 2>&1; then
     chown munge:munge /etc/munge /etc/munge/munge.key /run/munge /var/log/munge /var/lib/munge
     chmod 600 /etc/munge/munge.key
-    runuser -u munge -- munged || cannot "munged did not start"
+    runuser -u munge -- munged --force || broken "munged did not start"
   else
-    munged --force || cannot "munged did not start"
+    munged --force || broken "munged did not start"
   fi
   for _ in $(seq 50); do
     munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && return
     sleep 0.1
   done
-  cannot "munge does not answer"
+  broken "munge does not answer"
 }
 
 start() {
   [ "$(id -u)" = 0 ] || cannot "it needs root (to install packages and run slurmctld/slurmd)"
   mkdir -p "$STATE"
+  refuse_foreign
   install_if_missing
   write_conf
   start_munge
-  pgrep -x slurmctld >/dev/null || slurmctld || cannot "slurmctld did not start (see $STATE/slurmctld.log)"
-  pgrep -x slurmd >/dev/null || slurmd -N "$HOST" || cannot "slurmd did not start (see $STATE/slurmd.log)"
+  if running slurmctld; then
+    timeout 10 scontrol reconfigure >/dev/null 2>&1 || true   # the config just written
+  else
+    slurmctld || broken "slurmctld did not start (see $STATE/slurmctld.log)"
+  fi
+  running slurmd || slurmd -N "$HOST" || broken "slurmd did not start (see $STATE/slurmd.log)"
   local state
   for _ in $(seq 100); do
     state=$(timeout 5 sinfo -h -o %T 2>/dev/null || true)
-    if echo "$state" | grep -qE '^(idle|mixed|allocated)'; then
+    if echo "$state" | grep -qE '^(idle|mixed|allocated)$'; then
       echo "local_slurm: up: partition debug, node $HOST, $(nproc) CPUs (state and logs in $STATE)"
       return
     fi
@@ -114,18 +126,28 @@ start() {
     fi
     sleep 0.2
   done
-  cannot "the node did not come up (see $STATE/slurmd.log and $STATE/slurmctld.log)"
+  broken "the node did not come up (see $STATE/slurmd.log and $STATE/slurmctld.log)"
+}
+
+running() {   # the daemon this script started (its pid file) is alive
+  local pid
+  pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$1" ]
 }
 
 stop() {
-  pkill -x slurmd 2>/dev/null || true
-  pkill -x slurmctld 2>/dev/null || true
+  ours || { echo "local_slurm: $CONF was not written by this script: nothing stopped" >&2; exit 3; }
+  local d
+  for d in slurmd slurmctld; do
+    running "$d" && kill "$(cat "$STATE/$d.pid")" 2>/dev/null || true
+  done
   for _ in $(seq 50); do   # gone before a start can follow
-    pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
+    running slurmd || running slurmctld || break
     sleep 0.2
   done
-  pkill -9 -x slurmd 2>/dev/null || true
-  pkill -9 -x slurmctld 2>/dev/null || true
+  for d in slurmd slurmctld; do
+    running "$d" && kill -9 "$(cat "$STATE/$d.pid")" 2>/dev/null || true
+  done
   echo "local_slurm: stopped"
 }
 

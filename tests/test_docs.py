@@ -278,7 +278,11 @@ def test_a_bench_command_parses(block, command, tmp_path, monkeypatch):
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: calls.append((_n, a, k)))
     monkeypatch.setattr(throughput, "slurm_available", lambda: True)   # as on a cluster
     bench.run(args)                       # the real argument parsing, the benchmark stubbed
-    assert 1 <= len(calls) <= 2
+    expected = {"table1": ["table1"], "engine": ["run"], "scale": ["run"]}.get(args[0])
+    if args[0] == "sweep":
+        expected = (["sweep_throughput"] if "launchers=false" not in args else []) + (
+            ["launcher_comparison"] if any(a in args for a in ("slurm=true", "slurm=auto")) else [])
+    assert [name for name, _, _ in calls] == expected
 
 
 @pytest.mark.parametrize(("block", "command"), _by("data"))

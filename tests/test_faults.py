@@ -312,7 +312,9 @@ def test_submitit_requeue_after_preemption_resumes_the_job(tmp_path):
     wait_for(lambda: len(rows_on_disk(tmp_path)) >= 1, what="the first row")
     first = rows_on_disk(tmp_path)
     assert len(first) == 1, "the preemption should land before the job's last row"
-    for pid in job_processes():
+    pids = job_processes()
+    assert pids, "the job's process was not found"
+    for pid in pids:
         os.kill(pid, signal.SIGUSR2)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]

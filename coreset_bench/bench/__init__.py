@@ -19,9 +19,11 @@ HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
 
   table1 [n=1000,2000,5000 | grid=paper] [seed=0] [out=results/bench/table1.csv]
          Table 1: leverage scores vs k-medoids runtime on n x n data
-  sweep [project=true|false] [launchers=true|false] [slurm=auto|true|false] [partition=debug]
-         sweep throughput, projected fig2_mnist wall time; the demo sweep through the local
-         launcher and SLURM side by side (where sinfo answers, or slurm=true)
+  sweep [project=true|false] [launchers=true|false] [slurm=false|true|auto] [partition=debug]
+        [dir=results/bench/launchers]
+         sweep throughput, projected fig2_mnist wall time; slurm=true (auto: where sinfo
+         answers): the demo sweep through the local launcher and SLURM side by side, in dir
+         (on a filesystem the nodes share)
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
          [probcover=true]
          training engines, k-means, k-center and ProbCover's passes vs their references
@@ -97,8 +99,9 @@ def run(args: list[str]) -> None:
         from . import throughput
 
         opts = _key_values(rest, {"project": "true|false", "launchers": "true|false",
-                                  "slurm": "auto|true|false", "partition": "NAME"})
-        slurm = opts.get("slurm", "auto")
+                                  "slurm": "auto|true|false", "partition": "NAME",
+                                  "dir": "PATH"})
+        slurm = opts.get("slurm", "false")
         if slurm not in ("auto", "true", "false"):
             raise ConfigError(f"slurm={slurm!r} is not valid; valid choices: auto, true, false")
         if slurm == "true" and not throughput.slurm_available():
@@ -107,7 +110,8 @@ def run(args: list[str]) -> None:
         if _flag(opts, "launchers", "true"):
             throughput.sweep_throughput(project=_flag(opts, "project", "true"))
         if slurm == "true" or (slurm == "auto" and throughput.slurm_available()):
-            throughput.launcher_comparison(opts.get("partition", "debug"))
+            throughput.launcher_comparison(opts.get("partition", "debug"),
+                                           opts.get("dir", "results/bench/launchers"))
         elif slurm == "auto":
             print("launchers: no SLURM here (sinfo does not answer): the SLURM comparison is "
                   "left out (scripts/local_slurm.sh starts one, see docs/cluster.md)")

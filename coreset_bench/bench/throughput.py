@@ -121,9 +121,11 @@ def _task_seconds(results_dir: Path) -> list[float]:
     return walls
 
 
-def launcher_comparison(partition: str, *, echo=print) -> dict:
+def launcher_comparison(partition: str, where: str = "results/bench/launchers", *,
+                        echo=print) -> dict:
     """``experiment=demo`` with the local launcher (joblib, every core) and through SLURM, one
-    job per task and ``jobs_per_task=auto``, one after the other in fresh results dirs.
+    job per task and ``jobs_per_task=auto``, one after the other in fresh results dirs under
+    ``where`` (removed afterwards).
     Per process, the seconds not in a run: (process-seconds - the runs' own job-seconds) /
     processes, where a SLURM task's process-seconds are its wall time (process start to its last
     job's end: with one job a task, that task's start-up and harness), a local worker's the
@@ -141,8 +143,9 @@ def launcher_comparison(partition: str, *, echo=print) -> dict:
     echo(f"launchers: {' '.join(DEMO_GRID)} ({n_runs} runs), partition {partition}, {cores} cores; "
          f"per process, the seconds not in a run: a SLURM task's start-up (interpreter, imports, "
          f"data, JIT) and harness; a local worker's start-up, harness and idle wait for a batch")
+    Path(where).mkdir(parents=True, exist_ok=True)   # the nodes must see it: not /tmp
     for name, extra in modes.items():
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=where) as tmp:
             wall = _run_sweep((*DEMO_GRID, *extra), Path(tmp))
             work = _job_seconds(Path(tmp))
             tasks = _task_seconds(Path(tmp)) if extra else [wall] * cores

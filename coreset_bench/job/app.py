@@ -35,6 +35,9 @@ def job_threads(threads: int | str) -> int:
     if threads != "auto":
         return int(threads)
     cores = len(os.sched_getaffinity(0))  # the CPUs this process may use (SLURM, taskset)
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:   # a SLURM task without CPU binding sees every core
+        cores = min(cores, int(slurm))
     workers = 1
     try:
         hc = HydraConfig.get()

@@ -9,17 +9,22 @@ cancelled there. This launcher, built on it (same options, same ``submitit`` fol
 - **Several jobs per array task** (``jobs_per_task``; not part of any run key): a task runs its
   jobs one after the other in one process. ``auto`` gives every array slot one task: the slots
   are ``array_parallelism``, or fewer where ``sinfo`` says the partition has fewer CPUs for
-  ``cpus_per_task``; at least ``min_jobs_per_task`` jobs a task. Jobs are dealt to tasks round
-  robin from the sweeper's largest-budget-first batch, so every task gets a mix of sizes.
+  ``cpus_per_task``; but at least ``min_jobs_per_task`` jobs a task (then fewer tasks than
+  slots: start-up is paid less often, at the cost of some parallelism). Jobs are dealt to tasks
+  round robin from the sweeper's largest-budget-first batch, so every task gets a mix of sizes.
 - **Status from what the tasks wrote and from ``squeue``**, never ``sacct``: a task is done
-  when its result file is there; a task that ``squeue`` no longer lists and that left no result
-  (``scancel``, killed at its time limit, its node lost) is reported as *not finished*, with
-  SLURM's own line from its log; its jobs' finished runs are kept (rows are written one by one,
-  atomically) and the next pass of the same command does the rest.
+  when its result file is there; a task writes a progress file after each job, so a task that
+  ``squeue`` no longer lists and that left no result (``scancel``, killed at its time limit,
+  its node lost) still reports the jobs it finished; the others are reported as *not
+  finished*, with SLURM's own line from its log. Rows are written one by one, atomically, so
+  their finished runs are kept and the next pass of the same command does the rest.
 - **Preemption and time limits**: submitit's signal handler requeues a preempted task (the
   requeued task skips the runs that already have rows); a task it does not requeue (the
-  time-limit notice with ``max_num_timeout=0``) stops with a ``BaseException``, so the run in
-  flight is never recorded as a failed row.
+  time-limit notice after ``max_num_timeout`` requeues) stops its job at once with a
+  ``BaseException``, so the run in flight is never recorded as a failed row, and returns what
+  it finished.
+- **Interrupted sweep**: Ctrl-C or SIGTERM of the sweep's process cancels its array
+  (``scancel``); the rows written so far are kept.
 """
 
 import logging
@@ -54,7 +59,7 @@ class BatchedSlurmQueueConf(SlurmQueueConf):
     poll_s: float = 2.0
     # seconds a task may be absent from squeue without a result file before it counts as lost
     # (a shared filesystem can show a result file late)
-    lost_after_s: float = 20.0
+    lost_after_s: float = 60.0
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="coreset_bench_slurm",
@@ -71,10 +76,12 @@ class TaskStopped(BaseException):
 def jobs_per_task(setting: Any, n_jobs: int, slots: int, least: int) -> int:
     """``setting`` (an int, or "auto": one task per slot, at least ``least`` jobs each)."""
     if str(setting) != "auto":
-        try:
-            value = int(setting)
-        except (TypeError, ValueError):
-            value = 0
+        value = 0
+        if not isinstance(setting, bool):
+            try:
+                value = int(setting) if float(setting) == int(float(setting)) else 0
+            except (TypeError, ValueError, OverflowError):
+                value = 0
         if value < 1:
             from coreset_bench.errors import ConfigError
             raise ConfigError(f"hydra.launcher.jobs_per_task={setting!r}: a positive whole "
@@ -91,19 +98,23 @@ def deal(items: Sequence[Any], size: int) -> List[List[Any]]:
 
 
 def partition_slots(partition: Optional[str], cpus_per_task: Optional[int]) -> Optional[int]:
-    """How many tasks of ``cpus_per_task`` CPUs the partition holds at once (``sinfo``), or
-    None if sinfo does not answer."""
-    cmd = ["sinfo", "-h", "-o", "%C"] + (["-p", partition] if partition else [])
+    """How many tasks of ``cpus_per_task`` CPUs the partition (or the default one) holds at once:
+    its allocated + idle CPUs (``sinfo``), or None if sinfo does not answer."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %C"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    total = 0
-    for line in out.split():
-        parts = line.split("/")   # allocated/idle/other/total
-        if len(parts) == 4 and parts[3].isdigit():
-            total += int(parts[3])
-    return max(1, total // max(1, int(cpus_per_task or 1))) if total else None
+    cpus = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 2:
+            continue
+        name, counts = parts[0], parts[1].split("/")   # allocated/idle/other/total
+        mine = name.rstrip("*") == partition if partition else name.endswith("*")
+        if mine and len(counts) == 4 and counts[0].isdigit() and counts[1].isdigit():
+            cpus += int(counts[0]) + int(counts[1])
+    return max(1, cpus // max(1, int(cpus_per_task or 1))) if cpus else None
 
 
 def queue_states(job_ids: Sequence[str]) -> Optional[Dict[str, str]]:
@@ -130,23 +141,28 @@ def queue_states(job_ids: Sequence[str]) -> Optional[Dict[str, str]]:
     return states
 
 
-_SLURM_LINE = re.compile(r"\*\*\* .*(CANCELLED|TIME LIMIT|PREEMPT|NODE FAIL).* \*\*\*")
+_SLURM_LINE = re.compile(r"\*\*\* .*(CANCELLED|TIME LIMIT|PREEMPT|NODE FAIL|OUT_OF_MEMORY|OOM).* \*\*\*")
+STOPPED = "stopped at its time-limit notice (not requeued)"
 
 
 def why_lost(job: Any) -> str:
-    """SLURM's own line from the task's log (cancelled, time limit, ...), else a generic one."""
+    """SLURM's own line from the task's log (cancelled, time limit, ...) after its last
+    requeue, else a generic one."""
     for path in (job.paths.stderr, job.paths.stdout):
         try:
             text = Path(path).read_text(errors="replace")
         except OSError:
             continue
-        found = [m.group(0) for m in _SLURM_LINE.finditer(text)]
-        if found:   # the job's line (its step's says the same), not an earlier requeue's
-            final = [f for f in found if "DUE TO JOB REQUEUE" not in f] or found
-            jobs = [f for f in final if f.startswith("*** JOB ")] or final
+        requeues = [m.end() for m in re.finditer(r".*DUE TO JOB REQUEUE.*\n?", text)]
+        last = text[requeues[-1]:] if requeues else text   # the last attempt's own lines
+        found = [m.group(0) for m in _SLURM_LINE.finditer(last)]
+        if found:   # the job's line (its step's says the same)
+            jobs = [f for f in found if f.startswith("*** JOB ")] or found
             return "SLURM: " + jobs[-1].strip("* ").strip()
-        if "TaskStopped" in text or "not requeued" in text:
-            return "stopped at its time-limit notice (not requeued)"
+        if "TaskStopped" in last or "not requeued" in last:
+            return STOPPED
+        if "User defined signal 2" in last:   # the notice came before submitit could catch it
+            return "stopped by its time-limit or preemption notice (USR2) during start-up"
     return "it left the queue without a result (cancelled, or killed)"
 
 
@@ -182,35 +198,57 @@ class BatchedSlurmLauncher(SlurmLauncher):
     # --- in the array task -------------------------------------------------------------------
 
     def __call__(self, jobs: List[tuple], singleton_state: Dict[type, Any]) -> List[JobReturn]:  # type: ignore[override]
-        """Run this task's jobs one after the other (one interpreter, imports and caches)."""
-        self._guard_time_limit_notice()
-        out = [SlurmLauncher.__call__(self, overrides, key, num, jid, singleton_state)
-               for overrides, key, num, jid in jobs]
+        """Run this task's jobs one after the other (one interpreter, imports and caches),
+        writing what is finished to the task's progress file after each job."""
+        import submitit
+
+        stopped = self._guard_time_limit_notice()
+        progress = Path(submitit.JobEnvironment().paths.folder) / PROGRESS
+        out: List[JobReturn] = []
+        for overrides, key, num, jid in jobs:
+            if stopped:
+                break
+            try:
+                out.append(SlurmLauncher.__call__(self, overrides, key, num, jid, singleton_state))
+            except TaskStopped:
+                stopped.append(True)
+                break
+            except Exception as exc:   # outside the job's own function (its config): this job only
+                ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+                ret.return_value = exc
+                out.append(ret)
+            _write_progress(progress, out)
         wall = process_age()
         for ret in out:
             ret.task_seconds = wall   # read back by the sweep's process (its log, bench sweep)
+        if stopped:
+            out += [_lost_return(o, STOPPED) for o, _, _, _ in jobs[len(out):]]
         return out
 
     @staticmethod
-    def _guard_time_limit_notice() -> None:
+    def _guard_time_limit_notice() -> List[bool]:
         """submitit's handler of the time-limit / preemption signal raises an ``Exception``
         when it does not requeue the task; raised inside a run, that would be recorded as the
-        run's failure. Re-raise it as ``TaskStopped`` (not recorded)."""
+        run's failure. Re-raise it as ``TaskStopped`` (not recorded), and note it in the list
+        returned (checked between jobs, should the exception be swallowed where it landed)."""
         import submitit
 
+        stopped: List[bool] = []
         name = submitit.slurm.slurm.SlurmJobEnvironment.USR_SIG   # "USR2"
         usr = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
         handler = signal.getsignal(usr) if usr is not None else None
         if not callable(handler):
-            return
+            return stopped
 
         def guarded(signum, frame):
             try:
                 handler(signum, frame)
             except Exception as exc:   # submitit's UncompletedJobError: not requeued
+                stopped.append(True)
                 raise TaskStopped(str(exc)) from None
 
         signal.signal(usr, guarded)
+        return stopped
 
     # --- in the sweep's process --------------------------------------------------------------
 
@@ -230,6 +268,8 @@ class BatchedSlurmLauncher(SlurmLauncher):
         assert self.config is not None and len(job_overrides) > 0
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
         params = [(list(o), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}")
                   for i, o in enumerate(job_overrides)]
         n = len(params)
@@ -251,19 +291,28 @@ class BatchedSlurmLauncher(SlurmLauncher):
         def returns_of(t: int, outcome: Any) -> List[JobReturn]:
             if isinstance(outcome, list):
                 return outcome
-            return [_lost_return(overrides, outcome) for overrides, _, _, _ in tasks[t]]
+            done, reason = outcome if isinstance(outcome, tuple) else ([], outcome)
+            return done + [_lost_return(o, reason) for o, _, _, _ in tasks[t][len(done):]]
 
         def finished(t: int, outcome: Any) -> None:
             if self.on_results is not None:
                 self.on_results([position[idx] for _, _, idx, _ in tasks[t]], returns_of(t, outcome))
 
-        outcomes = self._wait(submitted, finished)
+        try:
+            outcomes = self._wait(submitted, finished)
+        except BaseException:   # Ctrl-C, SIGTERM, an error: the array does not run on alone
+            arrays = sorted({j.job_id.split("_")[0] for j in submitted})
+            subprocess.run(["scancel", *arrays], capture_output=True, timeout=60)
+            log.warning("cancelled the SLURM array %s; the rows written so far are kept",
+                        ",".join(arrays))
+            raise
         returns: Dict[int, JobReturn] = {}
         for t, outcome in enumerate(outcomes):
             for (_, _, idx, _), ret in zip(tasks[t], returns_of(t, outcome)):
                 returns[idx] = ret
         self.task_seconds = [float(getattr(o[0], "task_seconds", float("nan")))
-                             for o in outcomes if isinstance(o, list) and o]
+                             for o in outcomes if isinstance(o, list) and o
+                             and not _is_lost(o[-1])]
         if self.task_seconds:
             log.info("SLURM tasks: %d finished, wall %.1f s in all, %.1f s on average (process "
                      "start to its last job's end)", len(self.task_seconds),
@@ -294,8 +343,14 @@ class BatchedSlurmLauncher(SlurmLauncher):
                 elif states is None or job.job_id in states:
                     absent_since.pop(i, None)
                 elif now - absent_since.setdefault(i, now) >= grace:
-                    outcomes[i] = why_lost(job)
-                    log.warning("SLURM task %s ended without finishing: %s", job.job_id, outcomes[i])
+                    if _refreshed_exists(job):   # a shared filesystem showed it late
+                        outcomes[i] = _read_result(job)
+                        pending.discard(i)
+                        finished(i, outcomes[i])
+                        continue
+                    reason = why_lost(job)
+                    outcomes[i] = _partial(job, reason)
+                    log.warning("SLURM task %s ended without finishing: %s", job.job_id, reason)
                     pending.discard(i)
                     finished(i, outcomes[i])
             if pending:
@@ -303,18 +358,66 @@ class BatchedSlurmLauncher(SlurmLauncher):
         return outcomes
 
 
+def _is_lost(ret: JobReturn) -> bool:
+    value = getattr(ret, "_return_value", None)
+    return isinstance(value, dict) and bool(value.get("lost"))
+
+
 def _read_result(job: Any) -> Any:
-    """The task's JobReturns, or (it failed outside any run) its error's last line."""
+    """The task's JobReturns, or (it failed outside its jobs) what its progress file says it
+    finished and its error's last line (see ``_partial``)."""
     try:
         outcome, value = job._get_outcome_and_result()   # reads the result file, no sacct
     except Exception as exc:   # an unreadable result file
-        return f"its result could not be read: {exc}"
+        return _partial(job, f"its result could not be read: {exc}")
     if outcome == "success":
         return value
+    return _partial(job, _error_reason(value))
+
+
+def _error_reason(value: Any) -> str:
     lines = [line for line in str(value).strip().splitlines() if line.strip()]
     if "TaskStopped" in str(value) or "not requeued" in str(value):
-        return "stopped at its time-limit notice (not requeued)"
+        return STOPPED
     return f"it failed: {lines[-1] if lines else value}"
+
+
+PROGRESS = "jobs_done.pkl"   # in a task's submitit folder: the JobReturns of its finished jobs
+
+
+def _write_progress(path: Path, returns: List[JobReturn]) -> None:
+    import cloudpickle
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            cloudpickle.dump(returns, f)
+        os.replace(tmp, path)
+    except OSError as exc:   # the report is then coarser, the rows are unaffected
+        log.warning("could not write %s: %s", path, exc)
+
+
+def _refreshed_exists(job: Any) -> bool:
+    folder = Path(job.paths.folder)
+    try:   # make an NFS client look again (as submitit does)
+        folder.chmod(folder.stat().st_mode)
+        os.listdir(folder)
+    except OSError:
+        pass
+    return Path(job.paths.result_pickle).exists()
+
+
+def _partial(job: Any, reason: str) -> Any:
+    """A lost task's outcome: the JobReturns of the jobs its progress file says it finished
+    (then ``reason`` for the rest), or just ``reason``."""
+    import pickle
+
+    try:
+        with open(Path(job.paths.folder) / PROGRESS, "rb") as f:
+            done = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return reason
+    return (done, reason) if isinstance(done, list) and done else reason
 
 
 def _lost_return(overrides: List[str], reason: str) -> JobReturn:
