@@ -212,13 +212,19 @@ class ProgressSweeper(BasicSweeper):
             def launch(batch: List[List[str]]) -> None:
                 nonlocal initial_job_idx
                 taken: set = set()
+                crashed: List[BaseException] = []
                 if hasattr(self.launcher, "on_results"):
                     # a launcher that returns a whole batch at once (a cluster's) reports each
-                    # finished task's jobs as they come: the bar moves meanwhile
+                    # finished task's jobs as they come: the bar moves meanwhile. A crashed job
+                    # is raised once every task has ended, as with the other launchers (raising
+                    # now would cancel the tasks still running).
                     def early(positions: List[int], results: List[Any]) -> None:
                         for pos, r in zip(positions, results):
                             taken.add(pos)
-                            take(batch[pos], r)
+                            try:
+                                take(batch[pos], r)
+                            except Exception as exc:
+                                crashed.append(exc)
 
                     self.launcher.on_results = early
                 try:
@@ -229,6 +235,8 @@ class ProgressSweeper(BasicSweeper):
                 except UserError as exc:  # a launcher setting (hydra.launcher.jobs_per_task=0)
                     SUMMARY["user_error"] = str(exc)
                     return
+                if crashed:
+                    raise crashed[0]
                 for pos, (overrides, r) in enumerate(zip(batch, results)):
                     if pos not in taken:
                         take(overrides, r)
