@@ -53,7 +53,8 @@ class BatchedSlurmQueueConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.coreset_bench_launcher.BatchedSlurmLauncher"
     # jobs (groups of runs) one array task runs in one process: an int, or "auto"
     jobs_per_task: Any = "auto"
-    # the least jobs per task "auto" chooses (start-up is then a small share of a task)
+    # the least jobs per task "auto" chooses (start-up paid once per that many jobs: a small
+    # share of a task for MNIST-sized jobs of seconds, not for the demo's jobs of 0.25 s)
     min_jobs_per_task: int = 4
     # seconds between looks at the result files and squeue
     poll_s: float = 2.0
