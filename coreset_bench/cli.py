@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -150,6 +151,12 @@ def _results_dir(args: list[str]) -> str:
     return "results"
 
 
+def _terminated() -> int:
+    print("coreset-bench: terminated (SIGTERM); finished rows are kept, the runs in flight "
+          "were not recorded; re-run the same command to resume", file=sys.stderr)
+    return 143
+
+
 def cmd_run(args: list[str]) -> int:
     from .errors import UserError
 
@@ -188,9 +195,17 @@ def cmd_run(args: list[str]) -> int:
               "resume", file=sys.stderr)
         return 130
     except interrupts.Terminated:
-        print("coreset-bench: terminated (SIGTERM); finished rows are kept, the runs in flight "
-              "were not recorded; re-run the same command to resume", file=sys.stderr)
-        return 143
+        return _terminated()
+    except SystemExit:
+        # Hydra reports an exception as exit 1; when a signal arrived first, that exception is
+        # its doing (it landed inside Hydra's own config code between two jobs): the signal's exit
+        if interrupts.received() == signal.SIGTERM:
+            return _terminated()
+        if interrupts.received() == signal.SIGINT:
+            print("coreset-bench: interrupted; finished rows are kept, re-run the same command "
+                  "to resume", file=sys.stderr)
+            return 130
+        raise
     finally:
         interrupts.restore(previous)
     multirun = any(a in ("-m", "--multirun") for a in args)
