@@ -21,6 +21,13 @@ SWEEP_MODES = {  # name -> extra overrides
 FIG2_BUDGETS = (250, 500, 1000, 2000, 3000)
 
 
+def job_durations(rows):
+    """Each job's (dataset, budget, seed) duration: its group preparation (``time_group``) plus
+    each sampler's own wall time."""
+    return rows.groupby(["dataset", "budget", "seed"]).apply(
+        lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(), include_groups=False)
+
+
 def _run_sweep(overrides: tuple[str, ...], results_dir: Path) -> float:
     import subprocess
     import sys
@@ -66,9 +73,7 @@ def sweep_throughput(*, project: bool = True, echo=print) -> dict:
         wall = _run_sweep(("experiment=fig2_mnist", "seed=0", f"budget={budgets}",
                            "hydra.launcher.n_jobs=2"), Path(tmp))
         rows = load(tmp)
-    # a job's duration: its group preparation plus each sampler's own wall time
-    jobs = rows.groupby("budget").apply(lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(),
-                                        include_groups=False)
+    jobs = job_durations(rows).groupby("budget").sum()   # one seed: one job per budget
     per_seed = float(jobs.sum())
     out["fig2_mnist_seconds_per_seed_one_worker"] = per_seed
     out["fig2_mnist_projected_hours"] = 100 * per_seed / 2 / 3600
@@ -97,14 +102,10 @@ def slurm_available() -> bool:
 
 
 def _job_seconds(results_dir: Path) -> float:
-    """The work of the runs themselves: per job (dataset, budget, seed) its shared stages
-    (``time_group``) plus each row's own wall time."""
+    """The work of the runs themselves, summed over the jobs (``job_durations``)."""
     from ..store import load
 
-    rows = load(results_dir)
-    jobs = rows.groupby(["dataset", "budget", "seed"]).apply(
-        lambda g: g["time_group"].iloc[0] + g["time_wall"].sum(), include_groups=False)
-    return float(jobs.sum())
+    return float(job_durations(load(results_dir)).sum())
 
 
 def _task_seconds(results_dir: Path) -> list[float]:
