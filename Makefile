@@ -65,8 +65,8 @@ ABLATIONS := abl_gas_mix10 abl_gas_mix50 abl_gas_unweighted abl_gas_batches6 abl
 # The Theorem 5 check (not an experiment of the paper; results/theory/*).
 THEORY := thm5_mnist thm5_fashion_mnist thm5_cifar10
 REPORT_DIR ?= docs/reproduction
-reproduce: install ## every paper experiment (resuming from the published rows), the ablations, the Theorem 5 check, Table 1, then the report in docs/reproduction/; quick: make reproduce SEEDS='range(0,10)'
-	$(BIN)/coreset-bench results import docs/reproduction/rows results
+reproduce: install ## every paper experiment (resuming from the published rows), the ablations, the Theorem 5 check, Table 1, then publish the rows and write the report; quick: make reproduce SEEDS='range(0,10)'
+	$(BIN)/coreset-bench results import $(ROWS) results
 	@for e in $(PAPER_EXPERIMENTS); do \
 	  echo "== experiment=$$e seed=$(SEEDS)"; \
 	  $(BIN)/coreset-bench run -m experiment=$$e 'seed=$(SEEDS)' || exit $$?; \
@@ -85,7 +85,9 @@ reproduce: install ## every paper experiment (resuming from the published rows),
 	done
 	$(BIN)/python scripts/investigate_fashion.py 16 2000 results
 	$(BIN)/coreset-bench bench table1
+	$(BIN)/python scripts/publish_reproduction.py results --to $(ROWS)
 	$(MAKE) report
 
-report: install ## regenerate the reproduction report (docs/reproduction/) from the rows in results/
-	$(BIN)/coreset-bench report results_dir=results out=$(REPORT_DIR)
+ROWS ?= docs/reproduction/rows
+report: install ## regenerate the reproduction report (docs/reproduction/) from the committed rows in docs/reproduction/rows/
+	$(BIN)/coreset-bench report results_dir=$(ROWS) out=$(REPORT_DIR)

@@ -348,8 +348,9 @@ def cmd_results_import(args: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="coreset-bench results import",
-        description="Published rows (a .jsonl.gz file or a folder of them) into a results "
-                    "directory, so a sweep there runs only what they lack.")
+        description="Published rows (a .jsonl.gz file or a folder of them, with its theory/, "
+                    "ablations/, bench/ and investigations/ parts) into a results directory, so "
+                    "a sweep there runs only what they lack.")
     parser.add_argument("published")
     parser.add_argument("results_dir", nargs="?", default="results")
     ns = parser.parse_args(args)
@@ -361,7 +362,8 @@ def cmd_results_import(args: list[str]) -> int:
     except UserError as exc:
         return _fail(str(exc))
     print(f"{ns.results_dir}: {counts['imported']} rows imported, {counts['present']} already "
-          f"done there, {counts['conflict']} left out (their cell holds another identity)")
+          f"done there, {counts['conflict']} left out (their cell holds another identity)"
+          + (f"; {counts['tables']} table(s) copied" if counts.get("tables") else ""))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Issue 22: CIFAR-10 with our CNN (model=cnn) against DISTIL's (model=cnn_distil), from the
 published rows. Writes docs/investigations/cifar10_network.md (the numbers are computed here).
 
-    python scripts/investigate_cifar_network.py [docs/reproduction/rows/cifar10_network.jsonl.gz]
+    python scripts/investigate_cifar_network.py [docs/reproduction/rows/investigations/cifar10_network.jsonl.gz]
 """
 
 from __future__ import annotations
@@ -55,4 +55,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/reproduction/rows/cifar10_network.jsonl.gz")
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/reproduction/rows/investigations/cifar10_network.jsonl.gz")

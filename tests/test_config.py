@@ -153,7 +153,7 @@ def test_a_sampler_chosen_beside_a_samplers_list_joins_the_group():
 
 def test_the_published_suite_rows_hold_every_built_in_run_of_the_suite():
     """`experiment=suite sampler=plugin ...` computes only the plugin's runs: every built-in run
-    of every cell and seed of the suite is in docs/reproduction/rows/suite.jsonl.gz."""
+    of every cell and seed of the suite is in docs/reproduction/rows/suite/suite.jsonl.gz."""
     import yaml
     from coreset_bench.job.plan import plan
     from coreset_bench.store import published

@@ -116,3 +116,29 @@ def test_a_folder_of_published_files_counts_a_shared_row_once(tmp_path):
     (tmp_path / "c.jsonl.gz").write_bytes(published.encode([{"run_key": "x"}]))
     out = run_cli("results", str(tmp_path))
     assert out.returncode == 2 and "c.jsonl.gz, line 1: not a row (no dataset)" in out.stderr
+
+
+def test_a_rows_folder_imports_into_the_results_layout_and_the_report_reads_it_in_place(tmp_path):
+    """docs/reproduction/rows/ mirrors results/: theory/ and ablations/ files go to
+    results/<sub>/<name>/, bench/ and investigations/ tables are copied; the report reads the
+    folder itself (Theorem 5 and ablation parts included) as it reads a results directory."""
+    made = tmp_path / "made"
+    assert run_cli("run", "-m", "sampler=uniform,kcenter", "budget=40", "seed=0,1,2,3,4",
+                   f"results_dir={made}").returncode == 0
+    rows = tmp_path / "rows"
+    published.publish(made, rows / "main.jsonl.gz")
+    keys = {r["run_key"] for r in published.read(rows / "main.jsonl.gz")}
+    one = sorted(keys)[:1]
+    assert published.publish(made, rows / "ablations" / "abl_x.jsonl.gz", keys=set(one)) == 1
+    (rows / "bench").mkdir()
+    (rows / "bench" / "table1.csv").write_text("n,ratio\n1000,2.0\n")
+    assert set(published.parts(rows, "ablations")) == {"abl_x"}
+    fresh = tmp_path / "fresh"
+    out = run_cli("results", "import", str(rows), str(fresh))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("11 rows imported, 0 already done there, 0 left out "
+                                       "(their cell holds another identity); 1 table(s) copied")
+    assert store.has_ok_row(fresh / "ablations" / "abl_x", one[0])
+    assert (fresh / "bench" / "table1.csv").read_text() == "n,ratio\n1000,2.0\n"
+    assert set(published.parts(fresh, "ablations")) == {"abl_x"}   # a folder there
+    assert len(store.load(rows)) == 10 and len(store.load(fresh)) == 10

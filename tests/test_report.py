@@ -81,7 +81,7 @@ def test_claim_verdicts_follow_the_data():
     assert paper.claim_sensitivity_beats_uniform_at_small_budgets(good).verdict == "holds"
     bad = frame({("loss", 250): list(base - 0.02), ("grad", 250): list(base - 0.015),
                  ("uniform", 250): list(base)})
-    assert paper.claim_sensitivity_beats_uniform_at_small_budgets(bad).verdict == "does not hold"
+    assert paper.claim_sensitivity_beats_uniform_at_small_budgets(bad).verdict.startswith("does not hold")
 
 
 def test_comparison_table_puts_the_paper_beside_ours():
@@ -124,8 +124,8 @@ def write_rows(results_dir, rows: pd.DataFrame) -> None:
 
 def test_build_writes_tables_figures_and_index(tmp_path):
     rng = np.random.default_rng(3)
-    base = rng.normal(0.8, 0.03, 6)
-    rows = frame({(s, b): list(base + d + 0.01 * i) for i, b in enumerate((250, 2000))
+    base = rng.normal(0.8, 0.03, 12)
+    rows = frame({(s, b): list(base + d + 0.01 * i + rng.normal(0, 0.002, 12)) for i, b in enumerate((250, 2000))
                   for s, d in (("uniform", 0), ("kcenter", -0.01), ("loss", 0.01), ("grad", 0.01))})
     for stage in ("warm_train", "embed", "cluster", "query", "score", "sample", "final_train", "eval"):
         rows[f"time_{stage}"] = 0.1
@@ -139,9 +139,9 @@ def test_build_writes_tables_figures_and_index(tmp_path):
     assert "sampler.lam" in text and "not given by the paper" in text
     # the verdicts come first, one line per claim of the paper, each backed by paired tests
     glance = text[text.index("## Verdicts at a glance"):text.index("## Figure 2b")]
-    assert glance.count("\n| ") == 7 and "| loss/grad beat uniform at small budgets" in glance
+    assert glance.count("\n| ") == 8 and "| loss and grad perform best at small budgets" in glance
     assert "holds" in glance and "## Claims in detail" in text and "## Where and how long" in text
-    for name in ("fig2_accuracy", "fig4_accuracy", "fig3_runtime_mnist"):
+    for name in ("fig2_accuracy", "fig2_differences", "fig4_accuracy", "fig3_selection_time"):
         assert (tmp_path / "report/figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tmp_path / "report/figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
     for table in ("accuracy", "runtime_classification", "paper_k2000", "choices", "completeness"):
@@ -228,8 +228,7 @@ def test_badge_is_paired_with_every_figure4_method_and_kept_out_of_the_paper_cla
     assert line["seeds"] == 8 and line["accuracy"] == pytest.approx(np.mean(base) + 0.02)
     assert line["loss"] == "+0.0100 win" and line["grad"] == "-0.0100 LOSS"
     assert line["uniform"] == "+0.0200 win" and line["margin"] == "—"   # no margin rows
-    assert summary[0] == ("- mnist (8 paired seeds): badge beats loss at k = 500, loses to it at "
-                          "k = none; beats grad at k = none, loses to it at k = 500")
+    assert summary[0] == "- mnist (8 paired seeds): badge beats loss at k = 500; loses to grad at k = 500"
     assert summary[1] == "- cifar10: badge has too few paired seeds (needs >= 5)"
     verdict = paper.claim_alg1_beats_other_methods(rows)          # BADGE is not one of them
     assert "badge" not in verdict.table.columns

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,11 @@ from . import figures, investigations, paper, tables, theory
 NOT_FIXED = {
     "sampler.lam": "lambda of Algorithm 1's l~ (not given by the paper)",
     "sampler.kmeans_n_init": "k-means restarts (scikit-learn default; the paper names sklearn only)",
+    "sampler.kmeans_max_iter": "k-means iteration cap (scikit-learn default; the paper names sklearn only)",
     "sampler.kmeans": "k-means implementation: fast (ours: same seeding, capped Lloyd) or sklearn (the paper's)",
     "sampler.lloyd_iters": "Lloyd iterations of kmeans=fast (a faster stopping rule than scikit-learn's)",
     "sampler.kmeans_trials": "k-means++ candidates per step of kmeans=fast (0: scikit-learn's greedy rule)",
+    "sampler.cluster_frac": "k-medoids clusters as a share of s on the gas data (not given; k'' = 0.2 k for Algorithm 1 is the paper's)",
     "engine": "training engine: vmap trains a group's models together (same recipe); keras_fit = Keras fit",
     "backend": "Keras backend (changes the initial weights drawn from a seed, not the recipe)",
     "sampler.zeta": "zeta of Algorithm 2 (the paper's experiments take zeta -> inf)",
@@ -35,20 +36,38 @@ NOT_FIXED = {
     "sampler.max_iter": "FasterPAM iterations (not given)",
     "dataset.eval_split": "evaluation split; train_holdout for CIFAR-10 (forced: the mirror has 1,000 of 10,000 test images)",
     "dataset.holdout_size": "size of the held-out evaluation part of the CIFAR-10 train set",
+    "dataset.holdout_seed": "seed of the CIFAR-10 hold-out draw (not given)",
+    "dataset.layout": "file format of the CIFAR-10 mirror (the same images either way)",
     "dataset.batches": "gas sensor batches (forced: the mirror lacks batches 7 and 10)",
+    "dataset.n_rows": "gas rows in the batches kept (follows from dataset.batches)",
     "dataset.preprocess_method": "gas feature preprocessing (not given; plain standardization breaks)",
     "dataset.clip_quantiles": "clipping percentiles of the gas preprocessing",
     "dataset.split_seed": "seed of the fixed train/validation split (not given)",
     "dataset.val_fraction": "validation share of the gas data (not given)",
     "dataset.max_pool": "pool subset (smoke tests only)",
     "dataset.max_eval": "evaluation subset (smoke tests only)",
-    "model.conv_filters": "CNN layer sizes (the paper: three conv + three dense layers)",
-    "model.dense_units": "CNN dense sizes (the paper: three conv + three dense layers)",
+    "model.conv_filters": "CNN filters per layer: DISTIL's network (the paper: three conv layers, sizes not given)",
+    "model.dense_units": "CNN dense widths: DISTIL's network (the paper: three dense layers, sizes not given)",
+    "model.kernel_size": "CNN kernel size: DISTIL's (not given)",
     "train.weighted": "importance-weighted final training (off: the paper trains unweighted)",
+    "train.jit_compile": "XLA compilation of Keras fit's step (speed only; off)",
     "budget": "budget / sample-size grid (the paper's x-axis values are not in its text)",
+}
+# What the paper fixes (appendix C, section 5.2), checked against the rows: key -> (value as
+# the rows show it, where the paper says so). A row with another value is a deviation and
+# needs its NOT_FIXED line.
+FIXED_BY_PAPER = {
+    "train.epochs": ("10", "appendix C: 10 epochs"),
+    "train.batch_size": ("32", "appendix C: batch size 32"),
+    "train.learning_rate": ("0.001", "appendix C: Adam, learning rate 1e-3"),
+    "train.optimizer": ("adam", "appendix C: Adam, learning rate 1e-3"),
+    "model.hidden_units": ("128", "appendix C: one 128-dimensional hidden layer (MNIST, Fashion-MNIST)"),
+    "warm_start_frac": ("0.2", "section 5.2: k' = 0.2 k"),
+    "sampler.cluster_frac": ("0.2", "section 5.2: k'' = 0.2 k (Algorithm 1)"),
 }
 CHOICE_PREFIXES = ("dataset.", "sampler.", "model.", "train.", "warm_start_frac", "engine", "backend")
 SKIP_CHOICES = {"dataset.name", "sampler.name", "model.name"}
+NO_REASON = "NO REASON RECORDED"
 
 
 class ReportError(UserError):
@@ -71,23 +90,41 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _choices(rows: pd.DataFrame) -> pd.DataFrame:
-    out = []
+def _choices(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every recorded choice in the rows, split in two: what the paper does not fix (or the
+    data forced), each with why, and what it fixes, with where it says so."""
+    from . import paper
+
+    free, fixed = [], []
+    extra = set(paper.EXTRA_BASELINES)
     for col in sorted(rows.columns):
         if not col.startswith(CHOICE_PREFIXES) or col in SKIP_CHOICES:
             continue
         values = rows[col].dropna().map(_show)
         for value, count in values.value_counts().sort_index().items():
-            datasets = sorted(rows.loc[values.index[values == value], "dataset"].unique())
-            out.append({"choice": col, "value": value, "datasets": ", ".join(datasets),
-                        "rows": int(count),
-                        "not fixed by the paper / forced": NOT_FIXED.get(col, "")})
+            part = rows.loc[values.index[values == value]]
+            datasets = ", ".join(sorted(part["dataset"].unique()))
+            paper_value, where = FIXED_BY_PAPER.get(col, (None, ""))
+            if paper_value == value:
+                fixed.append({"setting": col, "value": value, "datasets": datasets,
+                              "rows": int(count), "where the paper fixes it": where})
+                continue
+            methods = sorted(set(part["sampler"]))
+            if col.startswith("sampler.") and set(methods) <= extra:
+                why = (f"setting of {', '.join(methods)} (not in the paper): the default of its "
+                       f"authors' code (conf/sampler/)")
+            else:
+                why = NOT_FIXED.get(col, NO_REASON)
+                if paper_value is not None:
+                    why = f"{why}; the paper's value is {paper_value} ({where})"
+            free.append({"choice": col, "value": value, "datasets": datasets,
+                         "rows": int(count), "why": why})
     for task, part in rows.groupby("task"):
         grid = ", ".join(str(b) for b in sorted(part["budget"].unique()))
-        out.append({"choice": f"budget ({task})", "value": grid,
-                    "datasets": ", ".join(sorted(part["dataset"].unique())), "rows": len(part),
-                    "not fixed by the paper / forced": NOT_FIXED["budget"]})
-    return pd.DataFrame(out)
+        free.append({"choice": f"budget ({task})", "value": grid,
+                     "datasets": ", ".join(sorted(part["dataset"].unique())), "rows": len(part),
+                     "why": NOT_FIXED["budget"]})
+    return pd.DataFrame(free), pd.DataFrame(fixed)
 
 
 def _completeness(rows: pd.DataFrame) -> pd.DataFrame:
@@ -158,12 +195,36 @@ def _failed(rows: pd.DataFrame) -> pd.DataFrame:
             .count().rename("runs").reset_index())
 
 
+def _missing_parts(results_dir, have_thm5: bool, have_table1: bool) -> list[str]:
+    """The parts of the reproduction (Makefile's THEORY and ABLATIONS, Table 1, the checks)
+    with no rows or tables under ``results_dir``, one line each with the command that makes
+    them."""
+    from ..store import published
+
+    root = Path(results_dir)
+    out = []
+    if not have_thm5:
+        out.append("- the Theorem 5 check: `coreset-bench run -m experiment=thm5_mnist` (and "
+                   "`thm5_fashion_mnist`, `thm5_cifar10`)")
+    abl = published.parts(root, "ablations")
+    if not abl:
+        out.append("- the ablations and Algorithm 3: `coreset-bench run -m experiment=abl_gas_mix10` "
+                   "(and the other `conf/experiment/abl_*` and `alg3_*`)")
+    if not have_table1:
+        out.append("- Table 1's benchmark: `coreset-bench bench table1`")
+    if not any((root / "investigations").glob("*.csv")):
+        out.append("- the checks: `python scripts/investigate_fashion.py 16 2000 results`")
+    if out:
+        out.append("- then `python scripts/publish_reproduction.py` (or `make reproduce`, which "
+                   "runs every part and both steps)")
+    return out
+
+
 def build(results_dir: str | Path = "results", *, experiment: str | None = None,
           out: str | Path | None = None, baseline: str | None = None) -> Path:
     """Write the report; return the path of its ``index.md``. The paper's reproduction report
     when every row is of the paper's datasets and no ``baseline`` is given; otherwise the
     comparison report against ``baseline`` (default uniform): ``compare.build``."""
-    t0 = time.perf_counter()
     rows = store.load(results_dir)
     damaged = int(rows.attrs.get("damaged", 0))
     if rows.empty:
@@ -182,8 +243,11 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                              experiment=experiment, damaged=damaged)
     out = Path(out) if out is not None else Path(results_dir) / "report"
     tdir, fdir = out / "tables", out / "figures"
-    tdir.mkdir(parents=True, exist_ok=True)
-    fdir.mkdir(parents=True, exist_ok=True)
+    for d in (tdir, fdir):   # the report's own folders: a table or figure it no longer makes goes
+        for old in d.glob("*.*") if d.is_dir() else []:
+            if old.suffix in (".md", ".csv", ".tex", ".png", ".pdf"):
+                old.unlink()
+        d.mkdir(parents=True, exist_ok=True)
     link = lambda p: p.relative_to(out).as_posix()  # noqa: E731
     seeds = sorted(every["seed"].unique())
     head: list[str] = [
@@ -228,14 +292,23 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                  f"Accuracy per dataset, sampler and budget: [{link(paths[0])}]({link(paths[0])}) "
                  f"([csv]({link(paths[1])}), [tex]({link(paths[2])})); runtime per stage: "
                  f"[{link(rt_paths[0])}]({link(rt_paths[0])}).\n"]
+        from . import compare
+
         fig2 = [s for s in ("uniform", "kcenter", "loss", "grad") if s in set(acc["sampler"])]
-        for name, samplers in (("fig2_accuracy", fig2), ("fig4_accuracy", list(figures.LABELS))):
+        diffs = compare.paired(compare.scored(clf), "uniform")
+        for name, samplers in (("fig2", fig2), ("fig4", list(figures.LABELS))):
             present = [s for s in samplers if s in set(acc["sampler"])]
-            if present:
-                png, _ = figures.save(figures.metric_vs_budget(
-                    acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy"),
-                    fdir / name)
-                body.append(f"![{name}]({link(png)})\n")
+            if not present:
+                continue
+            png, _ = figures.save(figures.metric_vs_budget(
+                acc[acc["sampler"].isin(present)], samplers=present, ylabel="accuracy",
+                bands=name == "fig2"), fdir / f"{name}_accuracy")
+            body.append(f"![{name}_accuracy]({link(png)})\n")
+            mine = diffs[diffs["sampler"].isin(present)]
+            if not mine.empty:
+                png, _ = figures.save(compare.paired_figure(mine, "uniform"),
+                                      fdir / f"{name}_differences")
+                body.append(f"![{name}_differences]({link(png)})\n")
         for sampler, cited in paper.EXTRA_BASELINES.items():
             extra, extra_summary = paper.extra_baseline(rows, sampler)
             if extra.empty:
@@ -247,12 +320,14 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                 f"`samplers/{sampler}.py`) against each Figure 4 method on the same seeds and warm "
                 f"starts: mean paired accuracy difference ({name} - method) and win / tie / LOSS "
                 f"(Wilcoxon p < {paper.ALPHA})"), *extra_summary, ""]
-        body.append("Figure 3: selection time per stage (the final training and evaluation "
-                    "excluded, as in the paper), mean per run on the machine that ran it (see "
-                    "[Where and how long](#where-and-how-long): parallel workers share its cores).\n")
-        for dataset in sorted(set(rt["dataset"])):
-            png, _ = figures.save(figures.runtime_stacked(rt, dataset), fdir / f"fig3_runtime_{dataset}")
-            body.append(f"![runtime {dataset}]({link(png)})\n")
+        body += ["Figure 3: selection time per run (the warm start, final training and "
+                 "evaluation excluded), loss, grad and [SS18] k-center as in the paper, the other "
+                 "methods marked; one panel per dataset and device (see [Where and how "
+                 "long](#where-and-how-long): parallel workers shared each machine's cores); "
+                 f"per stage: [{link(rt_paths[0])}]({link(rt_paths[0])}).\n"]
+        if "time_selection" in clf and clf["time_selection"].notna().any():
+            png, _ = figures.save(figures.selection_time(clf), fdir / "fig3_selection_time")
+            body.append(f"![fig3_selection_time]({link(png)})\n")
 
     reg = rows[rows["task"] == "regression"] if "task" in rows else rows.iloc[0:0]
     if not reg.empty:
@@ -289,16 +364,19 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                  tables.to_markdown(bench, 3), f"![table1]({link(png)})\n"]
 
     claims = [  # (the claim in a few words, its verdict)
-        ("loss/grad beat uniform at small budgets (section 5.2, Figure 2)",
+        ("loss and grad perform best at small budgets (section 5.2, Figure 2)",
          paper.claim_sensitivity_beats_uniform_at_small_budgets(rows)),
         ("Algorithm 1 outperforms the other methods (abstract, Figure 4)",
          paper.claim_alg1_beats_other_methods(rows)),
         ("[SS18] k-center is worse than uniform on Fashion-MNIST (Figure 2b)",
          paper.claim_kcenter_worse_on_fashion(rows)),
-        ("loss-based sampling is the fastest (section 5.2, Figure 3)", paper.claim_loss_fastest(rows)),
-        ("k-medoids is almost as good as leverage and better than uniform (Figure 1)",
+        ("loss-based sampling is the fastest of loss, grad and [SS18] (section 5.2, Figure 3)",
+         paper.claim_loss_fastest(rows)),
+        ("margin, least confidence and entropy are not runtime efficient (Figure 4's methods)",
+         paper.claim_uncertainty_not_runtime_efficient(rows)),
+        ("k-medoids is almost as good as leverage and better than uniform (section 5.1, Figure 1)",
          paper.claim_kmedoids_close_to_leverage(rows)),
-        ("k-medoids (k = 0.2 n) is faster than leverage scores (Table 1)",
+        ("k-medoids (k = 0.2 n) is faster than leverage scores (Table 1, section 5.1)",
          paper.claim_kmedoids_faster(bench, rows)),
     ]
     verdicts = [v for _, v in claims]
@@ -323,12 +401,22 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                                  lambda frame, name: _write_table(frame, tdir / name), link)
     if inv:
         body += ["## Investigations\n", *inv]
+    missing = _missing_parts(results_dir, bool(thm5), bench is not None and not bench.empty)
+    if missing:
+        body += ["## Not in this report yet\n",
+                 f"Parts of `make reproduce` with no rows under `{results_dir}`: their sections "
+                 "are left out rather than filled from elsewhere.\n", *missing, ""]
 
-    choices = _choices(every)
+    choices, fixed = _choices(every)
     ch_paths = _write_table(choices, tdir / "choices")
     body += ["## Choices not fixed by the paper, and forced deviations\n",
-             f"Every recorded choice, the values found in the rows and the datasets they belong to "
-             f"([csv]({link(ch_paths[1])})):\n", tables.to_markdown(choices)]
+             f"Every recorded choice the paper leaves open (or the data forced), the values found "
+             f"in the rows, the datasets they belong to and why ([csv]({link(ch_paths[1])})):\n",
+             tables.to_markdown(choices)]
+    if not fixed.empty:
+        fx_paths = _write_table(fixed, tdir / "fixed_by_paper")
+        body += [f"The settings the paper fixes, as found in the rows ([csv]({link(fx_paths[1])})):\n",
+                 tables.to_markdown(fixed)]
     comp_paths = _write_table(_completeness(every), tdir / "completeness")
     body += ["## Completeness\n", tables.to_markdown(pd.read_csv(comp_paths[1]))]
     failed = _failed(every)
@@ -342,8 +430,7 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
              "Per dataset: where the models ran (`device` column of the rows), summed run time "
              "(job-hours: parallel workers overlap), the span from the first run's start to the "
              f"last run's end (includes pauses between sweeps) and package versions "
-             f"([csv]({link(p_paths[1])})):\n", tables.to_markdown(prov, 2),
-             f"\n_Built in {time.perf_counter() - t0:.1f} s._\n"]
+             f"([csv]({link(p_paths[1])})):\n", tables.to_markdown(prov, 2)]
     path = out / "index.md"
     path.write_text("\n".join(head + body))
     readme = out.resolve().parent.parent / "README.md"

@@ -649,8 +649,8 @@ def build(rows: pd.DataFrame, *, results_dir: str | Path, baseline: str | None,
                     f"{lo if lo == hi else f'{lo}-{hi}'} paired seeds; after Holm a "
                     f"difference can be significant only with >= {need} paired seeds: {state}.")
     if len(samplers) == 1:
-        head.append(f"- **Only the baseline has rows**: nothing to compare; run other samplers on "
-                    f"the same seeds (`sampler=...`) or choose another baseline=NAME.")
+        head.append("- **Only the baseline has rows**: nothing to compare; run other samplers on "
+                    "the same seeds (`sampler=...`) or choose another baseline=NAME.")
     if too_few:
         head.append(f"- **Too few seeds to tell**: {too_few} of {len(pair_t)} comparisons have "
                     f"fewer than {MIN_PAIRS} paired seeds; they show \"{TOO_FEW}\" instead of a p "

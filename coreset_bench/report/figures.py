@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .paper_values import PAPER_TABLE1_RATIOS  # noqa: E402
-from .tables import STAGES  # noqa: E402
 
 LABELS = {"uniform": "uniform", "kcenter": "[SS18] k-center", "loss": "loss (Alg. 1)",
           "grad": "grad (Alg. 1)", "margin": "margin", "least_confidence": "least confidence",
@@ -62,9 +61,10 @@ def _seed_note(summary: pd.DataFrame) -> str:
 
 
 def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
-                     xlabel: str = "budget k (labelled points)", title: str = ""):
-    """One panel per dataset: mean over seeds with a one-std band, per sampler (Figure 2a / 4 /
-    1 style). ``summary`` is ``tables.summary`` output."""
+                     xlabel: str = "budget k (labelled points)", title: str = "",
+                     bands: bool = True):
+    """One panel per dataset: mean over seeds with a one-std band (``bands``), per sampler
+    (Figure 2a / 4 / 1 style). ``summary`` is ``tables.summary`` output."""
     order = list(TITLES)
     datasets = sorted(dict.fromkeys(summary["dataset"]),
                       key=lambda d: (order.index(d) if d in order else len(order), d))
@@ -78,8 +78,9 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
             color = COLORS.get(sampler)
             ax.plot(s["budget"], s["mean"], marker="o", markersize=4, color=color,
                     label=LABELS.get(sampler, sampler))
-            std = s["std"].fillna(0.0)
-            ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.12, color=color)
+            if bands:
+                std = s["std"].fillna(0.0)
+                ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.12, color=color)
         _budget_axis(ax, sorted(part["budget"].unique()))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -93,8 +94,9 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
     handles = [seen[label] for label in labels]
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8,
                bbox_to_anchor=(0.5, -0.02), frameon=False)
-    fig.text(0.5, 1.0, "mean over seeds, band = one standard deviation (as in the paper)",
-             ha="center", va="bottom", fontsize=8, color="dimgrey")
+    fig.text(0.5, 1.0, "mean over seeds, band = one standard deviation (as in the paper)" if bands
+             else "mean over seeds (the paired differences from uniform, with intervals, are in "
+                  "the next figure)", ha="center", va="bottom", fontsize=8, color="dimgrey")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     if title:
         fig.suptitle(title)
@@ -140,40 +142,68 @@ def regression_panels(train: pd.DataFrame, val: pd.DataFrame, reference: dict[st
     return fig
 
 
-def runtime_stacked(runtime: pd.DataFrame, dataset: str, task: str = "classification",
-                    exclude=("final_train", "eval")):
-    """Figure 3 style: seconds per sampler, stacked by stage, one group of bars per budget
-    (the final training and evaluation excluded, as in the paper's selection runtime)."""
-    part = runtime[runtime["dataset"] == dataset]
-    stages = [s for s in STAGES[task] if s not in exclude and f"time_{s}" in part]
-    budgets = sorted(part["budget"].unique())
-    samplers = _ordered(set(part["sampler"]))
-    ncols = min(3, len(budgets))
-    nrows = -(-len(budgets) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (0.45 * len(samplers) + 1.6), 3.3 * nrows),
-                             squeeze=False, sharey=True)
-    stage_colors = {stage: plt.cm.Set2(i) for i, stage in enumerate(STAGES[task])}  # not the samplers'
+# Figure 3's methods (the paper compares the selection time of these three); the others are
+# drawn thin and dashed, marked in the legend.
+FIGURE3 = ("loss", "grad", "kcenter")
+
+
+def selection_time(rows: pd.DataFrame):
+    """Figure 3 style: selection time (warm start, final training and evaluation excluded) per
+    budget, mean over seeds with its 95% t interval, one panel per (dataset, device) so that
+    no axis mixes devices; loss, grad and [SS18] bold, the other methods thin and dashed."""
+    from ..stats import ci95
+
+    ok = rows[(rows["status"] == "ok") & rows["time_selection"].notna()].copy()
+    ok["device"] = ok["device"].fillna("cpu") if "device" in ok else "cpu"
+    ok = ok[ok["sampler"] != "uniform"]   # nothing to time
+    order = list(TITLES)
+    keys = sorted(ok.groupby(["dataset", "device"]).groups,
+                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
+    ncols = min(3, len(keys))
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.8 * nrows), squeeze=False)
     flat = [ax for row in axes for ax in row]
-    for ax, budget in zip(flat, budgets):
-        rows = part[part["budget"] == budget].set_index("sampler").reindex(samplers)
-        bottom = pd.Series(0.0, index=rows.index)
-        for stage in stages:
-            values = rows[f"time_{stage}"].fillna(0.0)
-            ax.bar(range(len(samplers)), values, bottom=bottom, label=stage.replace("_", " "),
-                   color=stage_colors[stage])
-            bottom = bottom + values
-        ax.set_xticks(range(len(samplers)))
-        ax.set_xticklabels([LABELS.get(s, s) for s in samplers], rotation=40, ha="right", fontsize=8)
-        ax.set_title(f"k = {budget}")
-        ax.grid(axis="y", alpha=0.3)
-    for ax in flat[len(budgets):]:
+    samplers = _ordered(set(ok["sampler"]))
+    for ax, (dataset, device) in zip(flat, keys):
+        part = ok[(ok["dataset"] == dataset) & (ok["device"] == device)]
+        for sampler in samplers:
+            g = part[part["sampler"] == sampler].groupby("budget")["time_selection"]
+            if not len(g):
+                continue
+            mean = g.mean()
+            ci = g.apply(lambda v: pd.Series(ci95(v), index=["low", "high"])).unstack()
+            main = sampler in FIGURE3
+            label = LABELS.get(sampler, sampler) + ("" if main else " [not in Figure 3]")
+            ax.errorbar(mean.index, mean.values,
+                        yerr=[(mean - ci["low"]).fillna(0).clip(lower=0).values,
+                              (ci["high"] - mean).fillna(0).clip(lower=0).values],
+                        color=COLORS.get(sampler), marker="o" if main else ".",
+                        markersize=4 if main else 3, linewidth=2 if main else 0.8,
+                        linestyle="-" if main else "--", capsize=2, label=label)
+        _budget_axis(ax, sorted(part["budget"].unique()))
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="y", which="both", labelsize=7)
+        ax.set_xlabel("budget k (labelled points)")
+        ax.set_ylabel("selection time per run, s")
+        seeds = part.groupby(["sampler", "budget"])["seed"].nunique()
+        lo, hi = int(seeds.min()), int(seeds.max())
+        ax.set_title(f"{TITLES.get(dataset, dataset)} on {device} "
+                     f"({lo if lo == hi else f'{lo}-{hi}'} seeds)", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in flat[len(keys):]:
         ax.set_visible(False)
-    for row in axes:
-        row[0].set_ylabel("seconds (mean over seeds)")
-    if stages:
-        flat[0].legend(fontsize=7, title="stage", title_fontsize=7)
-    fig.suptitle(f"Selection runtime per stage, {TITLES.get(dataset, dataset)}")
-    fig.tight_layout()
+    seen: dict[str, object] = {}
+    for ax in flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=min(len(seen), 4),
+               fontsize=8, bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.text(0.5, 1.0, "Figure 3: selection time, mean over seeds with its 95% t interval; "
+             "one device per panel (parallel workers shared the machine)", ha="center",
+             va="bottom", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * -(-len(seen) // 4), 1, 1))
     return fig
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import stats, store
+from ..store import published
 from . import paper, tables
 
 METRICS = ("r2_error_val", "r2_error_train")
@@ -154,26 +155,29 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
                   note.read_text().strip() + "\n" if note.is_file() else "",
                   tables.to_markdown(frame)]
     abl_root = root / "ablations"
+    found = published.parts(root, "ablations")
+    as_files = any(p.is_file() for p in found.values())
+    where = f"{abl_root.as_posix()}/<name>{published.SUFFIX if as_files else '/'}"
     frames, clf_frames, alg3_dirs = [], [], {}
-    for d in sorted(p for p in abl_root.iterdir() if p.is_dir()) if abl_root.is_dir() else []:
+    for name, d in found.items():
         rows = store.load(d)
         if rows.empty or "task" not in rows:
             continue
         if (rows["sampler"] == "alg3").any():
-            alg3_dirs[d.name] = rows
+            alg3_dirs[name] = rows
             continue
         if (rows["task"] == "classification").any() and "accuracy" in rows:
             clf_frames.append(classification_ablation(
-                d.name, rows[rows["task"] == "classification"], base))
+                name, rows[rows["task"] == "classification"], base))
         if (rows["task"] == "regression").any():
-            frames.append(regression_ablation(d.name, rows[rows["task"] == "regression"], base))
+            frames.append(regression_ablation(name, rows[rows["task"] == "regression"], base))
     if clf_frames:
         abl = pd.concat(clf_frames, ignore_index=True)
         paths = write_table(abl, "ablations_classification")
         lines += ["### Algorithm 1's knobs on MNIST\n",
                   "Each ablation (`conf/experiment/abl_mnist_*.yaml`: lambda, k'', k', weighted "
                   "training), rows in "
-                  f"`{abl_root.as_posix()}/<name>/`) changes one thing the paper leaves open. Mean "
+                  f"`{where}`) changes one thing the paper leaves open. Mean "
                   "accuracy over seeds; `vs_uniform`: mean paired difference from uniform in the "
                   "same ablation (Wilcoxon p); `unchanged`: the method as run in the main rows "
                   "(lambda = auto, k'' = 0.2 k, k' = 0.2 k, unweighted) on the same seeds, and "
@@ -186,7 +190,7 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
         paths = write_table(alg3, "algorithm3")
         lines += ["### Algorithm 3: r rounds at equal budget (not in the paper's experiments)\n",
                   ALG3_READING + "\n",
-                  "Rows in `" + abl_root.as_posix() + "/alg3_*/` (`conf/experiment/alg3_*.yaml`: "
+                  "Rows in `" + where.replace("<name>", "alg3_*") + "` (`conf/experiment/alg3_*.yaml`: "
                   "Algorithm 3, Algorithm 1 and uniform on the same seeds and warm starts). Mean "
                   "accuracy over seeds; `vs_loss`: mean paired difference from Algorithm 1 (`loss`, "
                   "k-means clustering, one round) in the same directory, `p_vs_loss` its Wilcoxon "
@@ -202,7 +206,7 @@ def section(results_dir: str | Path, base: pd.DataFrame, write_table, link) -> l
         paths = write_table(abl, "ablations_regression")
         lines += ["### Gas sensor ablations (k-medoids against uniform at large s)\n",
                   "Each ablation (`conf/experiment/abl_gas_*.yaml`, rows in "
-                  f"`{abl_root.as_posix()}/<name>/`) changes one thing. Medians of 1 - R^2 over "
+                  f"`{where}`) changes one thing. Medians of 1 - R^2 over "
                   "seeds; `vs_uniform`: paired Wilcoxon against uniform in the same ablation "
                   f"(alpha {stats.ALPHA}); `unchanged`: the method's median in the Figure 1 rows "
                   f"on the same seeds ([csv]({link(paths[1])})).\n",

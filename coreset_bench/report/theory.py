@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import store
+from ..store import published
 from ..stats import ALPHA, MIN_PAIRS, paired, smallest_p
 from ..protocols.theory import ESTIMATORS
 from . import tables
@@ -19,9 +20,10 @@ LABELS = {"iid": "Alg. 1 as stated (i.i.d., 1/(s p))", "wor": "Alg. 1 as run (w/
 
 def load(results_dir: str | Path) -> pd.DataFrame:
     """Every ok Theorem 5 row under ``results_dir/theory/thm5_*`` (or in ``results_dir``
-    itself when it holds them)."""
+    itself when it holds them); ``results_dir`` may be a published rows folder."""
     root = Path(results_dir)
-    dirs = [root] + sorted(p for p in (root / "theory").glob("thm5_*") if p.is_dir())
+    dirs = [root] + [p for name, p in published.parts(root, "theory").items()
+                     if name.startswith("thm5_")]
     frames = [f for f in (store.load(d) for d in dirs) if not f.empty and "thm5.s" in f]
     if not frames:
         return pd.DataFrame()
@@ -106,26 +108,51 @@ def summary(tab: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
 
 
 def figure(frame: pd.DataFrame):
-    """One panel per (dataset, budget): |relative error| against s (log-log), median over seeds
-    with the 10-90% band per estimator, and Theorem 5's bound (mean over seeds, dashed)."""
+    """A grid: one row per dataset, one column per budget; |relative error| against s
+    (log-log), median over seeds with the 10-90% band per estimator, and Theorem 5's bound (mean
+    over seeds, dashed). Colours are the samplers' of every figure: both Algorithm 1 variants
+    in loss's (solid: as stated, dotted: as run), uniform in uniform's."""
     import matplotlib.pyplot as plt
 
-    panels = list(frame.groupby(["dataset", "budget"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, ((dataset, budget), g) in zip(axes[0], panels):
-        for i, e in enumerate(ESTIMATORS):
-            q = g.assign(a=g[e].abs()).groupby("s")["a"].quantile([0.1, 0.5, 0.9]).unstack()
-            ax.plot(q.index, q[0.5], marker="o", color=f"C{i}", label=LABELS[e])
-            ax.fill_between(q.index, q[0.1], q[0.9], color=f"C{i}", alpha=0.15)
-        b = g.groupby("s")["bound"].mean()
-        ax.plot(b.index, b.values, "k--", label="Theorem 5 bound (eps (1 + 2 lambda Phi / sum l))")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(f"{dataset}, k = {budget} ({g['seed'].nunique()} seeds)", fontsize=9)
-        ax.set_xlabel("sample size s")
-        ax.set_ylabel("|sum_S w l / sum_D l - 1|")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    from .figures import COLORS, TITLES
+
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    budgets = sorted(frame["budget"].unique())
+    fig, axes = plt.subplots(len(datasets), len(budgets), figsize=(4.4 * len(budgets), 3.3 * len(datasets)),
+                             squeeze=False, sharex=True)
+    style = {"iid": (COLORS["loss"], "-"), "wor": (COLORS["loss"], ":"),
+             "uniform": (COLORS["uniform"], "-")}
+    for r, dataset in enumerate(datasets):
+        for c, budget in enumerate(budgets):
+            ax = axes[r][c]
+            g = frame[(frame["dataset"] == dataset) & (frame["budget"] == budget)]
+            if g.empty:
+                ax.set_visible(False)
+                continue
+            for e in ESTIMATORS:
+                color, line = style[e]
+                q = g.assign(a=g[e].abs()).groupby("s")["a"].quantile([0.1, 0.5, 0.9]).unstack()
+                ax.plot(q.index, q[0.5], marker="o", markersize=3, color=color, linestyle=line,
+                        label=LABELS[e])
+                ax.fill_between(q.index, q[0.1], q[0.9], color=color, alpha=0.12)
+            b = g.groupby("s")["bound"].mean()
+            ax.plot(b.index, b.values, "k--", linewidth=1,
+                    label="Theorem 5 bound (eps (1 + 2 lambda Phi / sum l))")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{TITLES.get(dataset, dataset)}, k = {budget} ({g['seed'].nunique()} seeds)",
+                         fontsize=9)
+            ax.grid(alpha=0.3)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("sample size s")
+            if c == 0:
+                ax.set_ylabel("|sum_S w l / sum_D l - 1|", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.01))
+    fig.text(0.5, 1.0, "median over seeds, band = 10th-90th percentile", ha="center",
+             va="bottom", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -13,6 +13,14 @@ experiment); each row keeps ``selection_sha1``, the digest of its selected indic
   ``published: <file name>``; the store counts such a row as done without its selection file
   (``rows.selection_problem``), so a sweep on a fresh clone resumes from the published rows and
   runs only what they lack. A row whose cell holds another identity is left out and counted.
+  A folder's parts import the same way into the results layout (``parts``).
+
+A folder of published rows mirrors a results directory: its top-level files are the main rows
+(``results/``), ``theory/<name>.jsonl.gz`` and ``ablations/<name>.jsonl.gz`` those of
+``results/theory/<name>/`` and ``results/ablations/<name>/`` (experiments with their own
+``results_dir``), ``bench/*.csv`` and ``investigations/*.{csv,md}`` the tables that benchmarks
+and check scripts write there. ``coreset-bench report results_dir=<folder>`` reads it as it
+reads a results directory.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from ..errors import UserError
 from . import rows as _rows
 
 SUFFIX = ".jsonl.gz"
+# Sub-folders holding one experiment per entry: results/<sub>/<name>/ <-> <rows>/<sub>/<name>.jsonl.gz
+SUBDIRS = ("theory", "ablations")
+# Sub-folders of tables written by benchmarks and check scripts, copied as they are.
+TABLE_DIRS = ("bench", "investigations")
 
 
 def is_published(path: str | os.PathLike) -> bool:
@@ -41,6 +53,18 @@ def is_published(path: str | os.PathLike) -> bool:
 def files(path: str | os.PathLike) -> list[Path]:
     p = Path(path)
     return [p] if p.is_file() else sorted(p.glob(f"*{SUFFIX}"))
+
+
+def parts(root: str | os.PathLike, sub: str) -> dict[str, Path]:
+    """The experiments under ``root/sub`` (``SUBDIRS``), name -> path, of a results directory
+    (``<name>/`` folders) or of a published folder (``<name>.jsonl.gz`` files); either path is
+    what ``store.load`` reads."""
+    base = Path(root) / sub
+    if not base.is_dir():
+        return {}
+    out = {p.name[:-len(SUFFIX)]: p for p in sorted(base.glob(f"*{SUFFIX}")) if p.is_file()}
+    out.update({p.name: p for p in sorted(base.iterdir()) if p.is_dir()})
+    return dict(sorted(out.items()))
 
 
 def read(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -77,8 +101,9 @@ def matches(row: Mapping[str, Any], where: Mapping[str, Iterable[Any]]) -> bool:
 
 
 def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
-            where: Mapping[str, Iterable[Any]] | None = None) -> int:
-    """Write the ok rows of ``results_dir`` matching ``where`` to ``path``; their number."""
+            where: Mapping[str, Iterable[Any]] | None = None, keys: set[str] | None = None) -> int:
+    """Write the ok rows of ``results_dir`` matching ``where`` (and whose run key is in ``keys``,
+    when given) to ``path``; their number."""
     records = []
     for f in sorted((Path(results_dir) / _rows.ROWS).glob("*.json")):
         if f.name.startswith("."):
@@ -87,7 +112,8 @@ def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
             row = _rows.parse_row(f)
         except (_rows.DamagedRow, FileNotFoundError):
             continue
-        if row.get("status") == "ok" and matches(row, where or {}):
+        if (row.get("status") == "ok" and matches(row, where or {})
+                and (keys is None or row["run_key"] in keys)):
             row.pop("published", None)
             records.append(row)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +123,30 @@ def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
 
 def import_rows(path: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str, int]:
     """Published rows of ``path`` into ``results_dir``: counts of imported, already done there,
-    and left out (their cell holds another identity)."""
+    and left out (their cell holds another identity). A folder brings its parts too:
+    ``theory/`` and ``ablations/`` files into ``results_dir/<sub>/<name>/``, and the tables of
+    ``bench/`` and ``investigations/`` where ``results_dir`` has none of that name."""
+    counts = _import_files(files(path), results_dir)
+    root = Path(path)
+    if root.is_dir():
+        for sub in SUBDIRS:
+            for name, f in parts(root, sub).items():
+                if f.is_file():
+                    for k, v in _import_files([f], Path(results_dir) / sub / name).items():
+                        counts[k] += v
+        for sub in TABLE_DIRS:
+            for f in sorted((root / sub).glob("*")) if (root / sub).is_dir() else []:
+                target = Path(results_dir) / sub / f.name
+                if f.suffix in (".csv", ".md") and not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _rows.atomic_write_bytes(target, f.read_bytes())
+                    counts["tables"] = counts.get("tables", 0) + 1
+    return counts
+
+
+def _import_files(paths: list[Path], results_dir: str | os.PathLike) -> dict[str, int]:
     counts = {"imported": 0, "present": 0, "conflict": 0}
-    for f in files(path):
+    for f in paths:
         for row in read(f):   # a row in two files is imported from the first, found done after
             key = row["run_key"]
             if _rows.has_ok_row(results_dir, key):
