@@ -130,5 +130,28 @@ def test_the_summary_names_the_sample_sizes_where_an_estimator_beats_uniform():
                           "wor": wor + jitter, "uniform": 0.03})
     summary = "\n".join(report.summary(report.table(pd.DataFrame(lines))))
     assert ("- mnist, k = 500 (12 seeds): as run more accurate than uniform at s = 100, "
-            "less accurate at s = 1000; as stated more accurate than uniform at s = none, "
-            "less accurate at s = none; the i.i.d. error within the bound in 100%-100%") in summary
+            "less accurate at s = 1000; as stated no different from uniform at any s; "
+            "the i.i.d. error within the bound in 100%-100%") in summary
+
+
+def test_the_theorem5_figure_is_a_grid_in_the_samplers_colours():
+    """One row per dataset, one column per budget (not a strip of panels); Algorithm 1's
+    estimators in loss's colour, uniform's in uniform's, as in every other figure."""
+    import pandas as pd
+
+    from coreset_bench.report import figures
+    from coreset_bench.report import theory as report
+
+    lines = [{"dataset": d, "budget": b, "seed": seed, "s": s, "bound": 0.1, "iid": 0.02,
+              "wor": 0.01, "uniform": 0.03}
+             for d in ("mnist", "fashion_mnist") for b in (500, 2000) for seed in range(3)
+             for s in (100, 1000)]
+    fig = report.figure(pd.DataFrame(lines))
+    axes = [a for a in fig.get_axes() if a.get_visible()]
+    assert len(axes) == 4
+    rows = {round(a.get_position().y0, 2) for a in axes}
+    cols = {round(a.get_position().x0, 2) for a in axes}
+    assert len(rows) == 2 and len(cols) == 2
+    colours = {line.get_label(): line.get_color() for line in axes[0].get_lines()}
+    assert colours[report.LABELS["uniform"]] == figures.COLORS["uniform"]
+    assert colours[report.LABELS["iid"]] == colours[report.LABELS["wor"]] == figures.COLORS["loss"]

@@ -60,6 +60,11 @@ def _seed_note(summary: pd.DataFrame) -> str:
     return f"{lo} seeds per point" if lo == hi else f"{lo}-{hi} seeds per point"
 
 
+# Below this many seeds (and fewer than the panel's best-covered line) a line is drawn dotted
+# with hollow markers and its seed count written beside it.
+FEW_SEEDS = 20
+
+
 def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
                      xlabel: str = "budget k (labelled points)", title: str = "",
                      bands: bool = True):
@@ -76,8 +81,16 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
             if s.empty:
                 continue
             color = COLORS.get(sampler)
-            ax.plot(s["budget"], s["mean"], marker="o", markersize=4, color=color,
-                    label=LABELS.get(sampler, sampler))
+            few = s["seeds"].min() < min(FEW_SEEDS, part["seeds"].max())
+            ax.plot(s["budget"], s["mean"], marker="o", markersize=3 if few else 4, color=color,
+                    linestyle=":" if few else "-", linewidth=0.9 if few else 1.5,
+                    markerfacecolor="white" if few else color, label=LABELS.get(sampler, sampler))
+            if few:   # a line of a handful of seeds must not read like the 100-seed ones
+                lo, hi = int(s["seeds"].min()), int(s["seeds"].max())
+                last = s.iloc[-1]
+                ax.annotate(f"{lo if lo == hi else f'{lo}-{hi}'} seeds", (last["budget"], last["mean"]),
+                            xytext=(3, 0), textcoords="offset points", fontsize=6, color=color,
+                            va="center")
             if bands:
                 std = s["std"].fillna(0.0)
                 ax.fill_between(s["budget"], s["mean"] - std, s["mean"] + std, alpha=0.12, color=color)
