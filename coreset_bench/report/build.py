@@ -319,7 +319,8 @@ def build(results_dir: str | Path = "results", *, experiment: str | None = None,
                 f"{cited[:-1]}; **not in the paper**, an extra row of Figure 4: "
                 f"`samplers/{sampler}.py`) against each Figure 4 method on the same seeds and warm "
                 f"starts: mean paired accuracy difference ({name} - method) and win / tie / LOSS "
-                f"(Wilcoxon p < {paper.ALPHA})"), *extra_summary, ""]
+                f"(Wilcoxon, Holm over this table's tests, adjusted p < {paper.ALPHA})"),
+                *extra_summary, ""]
         body += ["Figure 3: selection time per run (the warm start, final training and "
                  "evaluation excluded), loss, grad and [SS18] k-center as in the paper, the other "
                  "methods marked; one panel per dataset and device (see [Where and how "
