@@ -385,6 +385,13 @@ def seeds_needed(tests: int, alpha: float = ALPHA) -> int:
 
 # -- figures --------------------------------------------------------------------------------
 
+def _family_order(table: pd.DataFrame) -> list[tuple]:
+    """(dataset, model) panels in the figures' dataset order (the paper's), then by name."""
+    order = list(figures.TITLES)
+    return sorted(table.groupby(FAMILY).groups,
+                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
+
+
 def _panels(keys: list[tuple]) -> tuple:
     fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 3.8), squeeze=False)
     return fig, axes[0]
@@ -409,7 +416,7 @@ def curve_figure(curve_table: pd.DataFrame, baseline: str):
     """One panel per (dataset, model): mean over seeds with its 95% t interval (band), per
     sampler; the baseline dashed."""
     have = curve_table[curve_table["mean"].notna()]
-    keys = list(have.groupby(FAMILY).groups)
+    keys = _family_order(have)
     fig, axes = _panels(keys)
     models = have.groupby("dataset")["model"].nunique()
     order = _order(have["sampler"].unique(), baseline)
@@ -444,7 +451,7 @@ def curve_figure(curve_table: pd.DataFrame, baseline: str):
 def paired_figure(paired_table: pd.DataFrame, baseline: str):
     """One panel per (dataset, model): each method's mean paired difference from the baseline
     with its 95% interval; filled markers where significant after Holm, hollow otherwise."""
-    keys = list(paired_table.groupby(FAMILY).groups)
+    keys = _family_order(paired_table)
     fig, axes = _panels(keys)
     models = paired_table.groupby("dataset")["model"].nunique()
     order = _order(paired_table["sampler"].unique(), baseline)
