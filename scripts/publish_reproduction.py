@@ -4,9 +4,11 @@ report (``make report``) and a fresh clone's resume read them.
 
 A part's file holds exactly the ok rows of its experiment's grid (every budget and seed its
 config sweeps, every sampler it runs): the run keys are planned from the config, so rows of other
-runs made in the same results directory (a single run, another study) never slip in. Rows
-published before and imported into the results directory (``make reproduce`` imports them first)
-are published again, so a file only grows; publishing the same rows gives the same bytes.
+runs made in the same results directory (a single run, another study) never slip in; nor do
+rows outside the grid (seeds beyond the config's range, CIFAR-10 rows of another engine or
+backend). A part's file keeps every row it already holds (``publish(..., keep=True)``: a results
+directory that lacks them, e.g. one not imported first, cannot shrink it); a row made again
+replaces its published copy. Publishing the same rows gives the same bytes.
 
     python scripts/publish_reproduction.py [RESULTS] [--to DIR] [--only NAME ...]
 
@@ -99,9 +101,10 @@ def main(argv: list[str]) -> int:
         if not (source / "rows").is_dir():
             print(f"{name}: no rows under {source}; not published")
             continue
-        n = published.publish(source, path, keys=keys)
-        print(f"{name}: {n} of {len(keys)} planned runs published to {path} "
-              f"({path.stat().st_size / 1024:.0f} KiB, {time.perf_counter() - t0:.1f} s)")
+        before = len(published.read(path)) if path.is_file() else 0
+        n = published.publish(source, path, keys=keys, keep=True)
+        print(f"{name}: {n} of {len(keys)} planned runs published to {path} ({n - before:+d}; "
+              f"{path.stat().st_size / 1024:.0f} KiB, {time.perf_counter() - t0:.1f} s)")
     for sub in published.TABLE_DIRS:
         if a.only and sub not in a.only:
             continue

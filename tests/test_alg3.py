@@ -118,4 +118,4 @@ def test_the_report_pairs_each_r_with_r1_and_with_algorithm_1_by_seed():
     assert two["vs_loss"] == pytest.approx(0.01) and two["forward_passes"] == 200
     summary = "\n".join(_alg3_summary(table))
     assert "r = 2 better than r = 1 (+0.0100" in summary
-    assert "r = 1 no different from Algorithm 1 (+0.0000, p=1)" in summary
+    assert "r = 1 no different from Algorithm 1 (+0.0000, Holm p=1)" in summary

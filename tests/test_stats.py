@@ -97,7 +97,7 @@ def test_ci95_equals_a_hand_computation():
 
 def test_smallest_p():
     assert [stats.smallest_p(n) for n in (1, 2, 4, 5, 6)] == [1.0, 0.5, 0.125, 0.0625, 0.03125]
-    for n in range(1, 11):   # reached by n differences of one sign, no ties
+    for n in [*range(1, 11), 50, 51, 61, 100]:   # reached by n differences of one sign, no ties
         assert stats.smallest_p(n) == pytest.approx(scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue)
     assert stats.smallest_p(5) > stats.ALPHA > stats.smallest_p(6)
 

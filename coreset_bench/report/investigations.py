@@ -125,19 +125,28 @@ def algorithm3(dirs: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _alg3_summary(table: pd.DataFrame) -> list[str]:
-    """Computed from the table: does any r > 1 beat r = 1 or Algorithm 1 (paired p < ALPHA)?"""
-    out = ["", "Computed from the table (paired Wilcoxon, alpha "
-               f"{stats.ALPHA}):", ""]
+    """Computed from the table: does any r beat r = 1 or Algorithm 1? Paired p, Holm over every
+    comparison of the table (p_holm)."""
+    tests = [(i, col, ref) for i, line in enumerate(table.to_dict("records"))
+             for col, ref in (("vs_r1", "r = 1"), ("vs_loss", "Algorithm 1"))
+             if not pd.isna(line[col]) and not pd.isna(line[f"p_{col}"])]
+    lines = table.to_dict("records")
+    adjusted = dict(zip([(i, col) for i, col, _ in tests],
+                        stats.holm([lines[i][f"p_{col}"] for i, col, _ in tests])))
+    out = ["", f"Computed from the table (paired Wilcoxon, Holm over its {len(tests)} comparisons, "
+               f"alpha {stats.ALPHA}):", ""]
     for (dataset, budget), cell in table.groupby(["dataset", "budget"]):
         parts = []
-        for line in cell.to_dict("records"):
+        for i in cell.index:
+            line = lines[table.index.get_loc(i)]
             for col, ref in (("vs_r1", "r = 1"), ("vs_loss", "Algorithm 1")):
-                diff, p = line[col], line[f"p_{col}"]
-                if pd.isna(diff):
+                key = (table.index.get_loc(i), col)
+                if key not in adjusted:
                     continue
+                diff, p = line[col], adjusted[key]
                 verdict = (("better than" if diff > 0 else "worse than") if p < stats.ALPHA
                            else "no different from")
-                parts.append(f"r = {line['rounds']} {verdict} {ref} ({diff:+.4f}, p={p:.2g})")
+                parts.append(f"r = {line['rounds']} {verdict} {ref} ({diff:+.4f}, Holm p={p:.2g})")
         out.append(f"- {dataset}, k = {budget}: " + "; ".join(parts))
     return out + [""]
 

@@ -101,10 +101,14 @@ def matches(row: Mapping[str, Any], where: Mapping[str, Iterable[Any]]) -> bool:
 
 
 def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
-            where: Mapping[str, Iterable[Any]] | None = None, keys: set[str] | None = None) -> int:
+            where: Mapping[str, Iterable[Any]] | None = None, keys: set[str] | None = None,
+            keep: bool = False) -> int:
     """Write the ok rows of ``results_dir`` matching ``where`` (and whose run key is in ``keys``,
-    when given) to ``path``; their number."""
-    records = []
+    when given) to ``path``; their number. ``keep``: the rows ``path`` already holds stay (those
+    of ``results_dir`` replace them by run key), so the file never shrinks."""
+    records = {}
+    if keep and Path(path).is_file():
+        records = {r["run_key"]: r for r in read(path)}
     for f in sorted((Path(results_dir) / _rows.ROWS).glob("*.json")):
         if f.name.startswith("."):
             continue
@@ -115,9 +119,9 @@ def publish(results_dir: str | os.PathLike, path: str | os.PathLike,
         if (row.get("status") == "ok" and matches(row, where or {})
                 and (keys is None or row["run_key"] in keys)):
             row.pop("published", None)
-            records.append(row)
+            records[row["run_key"]] = row
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _rows.atomic_write_bytes(Path(path), encode(records))
+    _rows.atomic_write_bytes(Path(path), encode(records.values()))
     return len(records)
 
 
