@@ -142,3 +142,26 @@ def test_a_rows_folder_imports_into_the_results_layout_and_the_report_reads_it_i
     assert (fresh / "bench" / "table1.csv").read_text() == "n,ratio\n1000,2.0\n"
     assert set(published.parts(fresh, "ablations")) == {"abl_x"}   # a folder there
     assert len(store.load(rows)) == 10 and len(store.load(fresh)) == 10
+
+
+def test_check_published_makes_runs_again_and_finds_them_identical_or_not(tmp_path):
+    """scripts/check_published.py: the same runs made again with this checkout have the same
+    selections and metrics as their published copies; a tampered copy is reported, exit 1."""
+    import subprocess
+    import sys
+
+    made = tmp_path / "made"
+    assert run_cli("run", "-m", "experiment=demo", "seed=0", "budget=100", "samplers=[uniform,kcenter]",
+                   f"results_dir={made}").returncode == 0
+    pub = tmp_path / "demo.jsonl.gz"
+    assert published.publish(made, pub) == 2
+    script = [sys.executable, "scripts/check_published.py", "demo", str(pub), "--seeds", "0",
+              "--budgets", "100", "samplers=[uniform,kcenter]"]
+    out = subprocess.run(script, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 compared with" in out.stdout and "2 identical (selection and metrics), 0 differ" in out.stdout
+    rows = published.read(pub)
+    rows[0]["accuracy"] += 0.01
+    pub.write_bytes(published.encode(rows))
+    out = subprocess.run(script, capture_output=True, text=True)
+    assert out.returncode == 1 and "1 differ" in out.stdout and "DIFFERS" in out.stdout
