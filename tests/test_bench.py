@@ -70,6 +70,12 @@ def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
     assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
     [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
     assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]
+    lines = []
+    variants = bench_engine.kmeans_variants(x, 8, [km], echo=lambda line, **k: lines.append(line))
+    assert {v["variant"] for v in variants} == set(bench_engine.KMEANS_VARIANTS)
+    assert all(v["iters"] <= bench_engine.KMEANS_VARIANTS[v["variant"]]["iters"] for v in variants)
+    assert all(v["variant_s"] > 0 and v["inertia_vs_sklearn"] > -0.05 for v in variants)
+    assert len(lines) == len(bench_engine.KMEANS_VARIANTS) and "of the default's time" in lines[0]
     pc = bench_engine.probcover(x[100:], x[:100], echo=lambda *a, **k: None)
     assert pc["same"] and pc["passes"] in (1, 2) and pc["edges"] > len(x)
 

@@ -25,8 +25,10 @@ HELP = """usage: coreset-bench bench {table1,sweep,engine,scale} [KEY=VALUE ...]
          answers): the demo sweep through the local launcher and SLURM side by side, in dir
          (on a filesystem the nodes share)
   engine [k_train=2000] [k_cluster=2000] [k_center=3000] [seeds=3] [cnn=false]
-         [probcover=true]
-         training engines, k-means, k-center and ProbCover's passes vs their references
+         [probcover=true] [kmeans_variants=false]
+         training engines, k-means, k-center and ProbCover's passes vs their references;
+         kmeans_variants=true: cheaper k-means settings (one k-means++ trial, fewer Lloyd
+         iterations) beside the default
   scale [n=100000,300000,1000000] [d=128] [kmeans_sample=50000] [time_limit=600]
         [samplers=uniform,margin,kcenter,loss] [out=results/bench/scale.csv]
          each sampler's selection time and peak memory on synthetic embeddings, budget 1% of n
@@ -87,9 +89,11 @@ def run(args: list[str]) -> None:
 
         opts = _key_values(rest, {"k_train": "INT", "k_cluster": "INT", "k_center": "INT",
                                   "seeds": "INT", "cnn": "true|false",
-                                  "probcover": "true|false"})
+                                  "probcover": "true|false", "kmeans_variants": "true|false"})
         _positive(opts, "k_train", "k_cluster", "k_center", "seeds")
-        kwargs = {k: int(v) for k, v in opts.items() if k not in ("cnn", "probcover")}
+        kwargs = {k: int(v) for k, v in opts.items() if k not in ("cnn", "probcover", "kmeans_variants")}
+        if "kmeans_variants" in opts:
+            kwargs["kmeans_variants_part"] = _flag(opts, "kmeans_variants", "false")
         if "cnn" in opts:
             kwargs["cnn"] = _flag(opts, "cnn", "false")
         if "probcover" in opts:

@@ -107,6 +107,40 @@ def kmeans(x: np.ndarray, n_clusters: int, seeds: int, echo=print, **fast) -> li
     return rows
 
 
+# Cheaper k-means settings measured beside the default (issue 21): one k-means++ candidate per
+# step instead of scikit-learn's 2 + ln k'' greedy trials, and/or fewer Lloyd iterations.
+KMEANS_VARIANTS = {"1 trial, 20 it": {"n_local_trials": 1, "iters": 20},
+                   "greedy, 10 it": {"iters": 10},
+                   "1 trial, 15 it": {"n_local_trials": 1, "iters": 15},
+                   "1 trial, 10 it": {"n_local_trials": 1, "iters": 10}}
+
+
+def kmeans_variants(x: np.ndarray, n_clusters: int, reference: list[dict], echo=print) -> list[dict]:
+    """Each of ``KMEANS_VARIANTS`` beside the default fast k-means, timed in turn on the same
+    seeds; inertia against scikit-learn's from ``reference`` (the rows of ``kmeans``)."""
+    from ..samplers import _kmeans
+    from ..samplers._sensitivity import kmeans_knobs
+
+    default = {"iters": kmeans_knobs()["lloyd_iters"]}
+    rows = []
+    for ref in reference:
+        s = ref["seed"]
+        t_d, (_, in_d, _) = _timed(lambda: _kmeans.kmeans(x, n_clusters, np.random.default_rng(s), **default))
+        for name, kw in KMEANS_VARIANTS.items():
+            t_v, (_, in_v, it) = _timed(lambda: _kmeans.kmeans(x, n_clusters, np.random.default_rng(s), **kw))
+            rows.append({"seed": s, "variant": name, "default_s": t_d, "variant_s": t_v,
+                         "iters": it, "inertia_vs_sklearn": in_v / ref["sklearn_inertia"] - 1,
+                         "default_inertia_vs_sklearn": in_d / ref["sklearn_inertia"] - 1})
+    for name in KMEANS_VARIANTS:
+        mine = [r for r in rows if r["variant"] == name]
+        ratio = np.mean([r["variant_s"] for r in mine]) / np.mean([r["default_s"] for r in mine])
+        echo(f"  {name:15s}: {ratio:.2f} of the default's time; mean inertia "
+             f"{np.mean([r['inertia_vs_sklearn'] for r in mine]):+.2%} vs sklearn (default "
+             f"{np.mean([r['default_inertia_vs_sklearn'] for r in mine]):+.2%}), {len(mine)} seeds",
+             flush=True)
+    return rows
+
+
 def kcenter(x: np.ndarray, init: np.ndarray, n_select: int, echo=print) -> dict:
     from ..samplers.kcenter import kcenter_greedy, kcenter_greedy_reference
 
@@ -173,7 +207,8 @@ def probcover(x: np.ndarray, init: np.ndarray, echo=print) -> dict:
 
 
 def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, seeds: int = 3,
-        cnn: bool = False, probcover_part: bool = True, echo=print) -> dict:
+        cnn: bool = False, probcover_part: bool = True, kmeans_variants_part: bool = False,
+        echo=print) -> dict:
     from threadpoolctl import threadpool_limits
 
     from .. import data
@@ -204,6 +239,10 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     in_f = np.mean([row["fast_inertia"] for row in r])
     echo(f"  mean over {seeds} seeds: sklearn {t_sk:.2f} s, fast {t_f:.2f} s: {t_sk / t_f:.1f}x "
          f"faster; mean inertia {in_f / in_sk - 1:+.2%} vs sklearn", flush=True)
+    if kmeans_variants_part:
+        echo(f"[2b] cheaper k-means settings beside the default, same {seeds} seeds (time ratio "
+             "measured in turn; inertia against scikit-learn's above)")
+        out["kmeans_variants"] = kmeans_variants(x, k2, r, echo=echo)
     x3, init3 = warm_embeddings(mnist, k_center)
     echo(f"[3] k-center at budget {k_center} on real MNIST warm-start embeddings")
     out["kcenter"] = kcenter(x3, init3, k_center - len(init3), echo=echo)
