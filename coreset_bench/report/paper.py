@@ -3,7 +3,8 @@
 Claims are judged with paired Wilcoxon signed-rank tests over seeds: samplers of one
 (dataset, budget, seed) share the warm start (and the regression samplers the data split), so
 the pairs are real. Each claim is one family of tests, Holm-corrected together (``judge``); a
-test is "as claimed" when its difference has the claimed sign and its adjusted p < ALPHA. A
+test is "as claimed" when its adjusted p < ALPHA and both its ranks and its mean difference
+have the claimed sign ("MIXED" when those two disagree). A
 claim "holds" when every test of its family is; "holds in part" says which held, method by
 method (loss and grad are judged each on its own, never the better of the two); "does not
 hold" when none did (for a claim of two halves, when they hold together at no size); "not
@@ -24,8 +25,8 @@ import pandas as pd
 from ..stats import ALPHA, MIN_PAIRS, Paired, ci95, holm, paired_by_seed, smallest_p  # noqa: F401
 from .paper_values import PAPER_K2000
 
-# "close to leverage": k-medoids' mean 1 - R^2 within this factor of leverage's (our threshold;
-# the paper says "almost as good" without a number).
+# "close to leverage": k-medoids' 1 - R^2 below this factor times leverage's, paired by seed (a
+# non-inferiority margin of ours; the paper says "almost as good" without a number).
 CLOSE_FACTOR = 1.25
 
 
