@@ -172,3 +172,21 @@ def test_check_published_makes_runs_again_and_finds_them_identical_or_not(tmp_pa
     bad, compared, missing = compare(rows, tampered)
     assert compared == 2 and missing == 0 and len(bad) == 1 and "accuracy" in bad[0]
     assert compare(rows, {})[1:] == (0, 2)
+
+
+def test_the_publish_script_plans_exactly_the_run_keys_of_a_committed_part():
+    """scripts/publish_reproduction.py publishes a part as its experiment's planned run keys: for
+    a committed part they are exactly the keys in its file (none missing, none extra)."""
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "scripts"))
+    try:
+        from publish_reproduction import _makefile_list, planned
+    finally:
+        sys.path.remove(str(repo / "scripts"))
+    keys, results_dir = planned("abl_gas_batches6", [])
+    committed = {r["run_key"] for r in published.read(repo / "docs/reproduction/rows/ablations/abl_gas_batches6.jsonl.gz")}
+    assert results_dir == "results/ablations/abl_gas_batches6" and keys == committed and len(keys) == 180
+    assert "abl_gas_batches6" in _makefile_list("ABLATIONS") and "thm5_mnist" in _makefile_list("THEORY")
