@@ -387,9 +387,7 @@ def seeds_needed(tests: int, alpha: float = ALPHA) -> int:
 
 def _family_order(table: pd.DataFrame) -> list[tuple]:
     """(dataset, model) panels in the figures' dataset order (the paper's), then by name."""
-    order = list(figures.TITLES)
-    return sorted(table.groupby(FAMILY).groups,
-                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
+    return sorted(table.groupby(FAMILY).groups, key=lambda k: (figures.dataset_rank(k[0]), k))
 
 
 def _panels(keys: list[tuple]) -> tuple:

@@ -33,6 +33,12 @@ TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-
           "synthetic_regression": "synthetic regression"}
 
 
+def dataset_rank(dataset: str) -> tuple:
+    """Sort key: the paper's dataset order (``TITLES``), unknown datasets after, by name."""
+    order = list(TITLES)
+    return (order.index(dataset) if dataset in order else len(order), dataset)
+
+
 def save(fig, path_stem: Path) -> list[Path]:
     paths = [path_stem.with_suffix(".png"), path_stem.with_suffix(".pdf")]
     for p in paths:
@@ -70,9 +76,7 @@ def metric_vs_budget(summary: pd.DataFrame, *, samplers: list[str], ylabel: str,
                      bands: bool = True):
     """One panel per dataset: mean over seeds with a one-std band (``bands``), per sampler
     (Figure 2a / 4 / 1 style). ``summary`` is ``tables.summary`` output."""
-    order = list(TITLES)
-    datasets = sorted(dict.fromkeys(summary["dataset"]),
-                      key=lambda d: (order.index(d) if d in order else len(order), d))
+    datasets = sorted(dict.fromkeys(summary["dataset"]), key=dataset_rank)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         part = summary[summary["dataset"] == dataset]
@@ -169,9 +173,7 @@ def selection_time(rows: pd.DataFrame):
     ok = rows[(rows["status"] == "ok") & rows["time_selection"].notna()].copy()
     ok["device"] = ok["device"].fillna("cpu") if "device" in ok else "cpu"
     ok = ok[ok["sampler"] != "uniform"]   # nothing to time
-    order = list(TITLES)
-    keys = sorted(ok.groupby(["dataset", "device"]).groups,
-                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
+    keys = sorted(ok.groupby(["dataset", "device"]).groups, key=lambda k: (dataset_rank(k[0]), k))
     ncols = min(3, len(keys))
     nrows = -(-len(keys) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.8 * nrows), squeeze=False)
