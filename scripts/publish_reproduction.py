@@ -90,6 +90,12 @@ def main(argv: list[str]) -> int:
              for name, (exp, extra) in FIGURES.items()]
     for sub, names in (("theory", _makefile_list("THEORY")), ("ablations", _makefile_list("ABLATIONS"))):
         parts += [(name, name, [], None, dest / sub / f"{name}{published.SUFFIX}") for name in names]
+    known = [p[0] for p in parts] + list(published.TABLE_DIRS)
+    unknown = [n for n in a.only or [] if n not in known]
+    if unknown:
+        print(f"publish_reproduction: unknown part {unknown[0]!r}; valid parts: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
     for name, exp, extra, source, path in parts:
         if a.only and name not in a.only:
             continue

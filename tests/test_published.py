@@ -190,3 +190,14 @@ def test_the_publish_script_plans_exactly_the_run_keys_of_a_committed_part():
     committed = {r["run_key"] for r in published.read(repo / "docs/reproduction/rows/ablations/abl_gas_batches6.jsonl.gz")}
     assert results_dir == "results/ablations/abl_gas_batches6" and keys == committed and len(keys) == 180
     assert "abl_gas_batches6" in _makefile_list("ABLATIONS") and "thm5_mnist" in _makefile_list("THEORY")
+
+
+def test_the_publish_script_refuses_an_unknown_part_with_one_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "scripts/publish_reproduction.py", "results", "--only", "fig9"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("publish_reproduction: unknown part 'fig9'; valid parts: fig1_gas,")
+    assert len(out.stderr.strip().splitlines()) == 1
