@@ -49,6 +49,27 @@ def _keras():
     return backend.activate(os.environ.get("KERAS_BACKEND", "tensorflow"))
 
 
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``: Python's, NumPy's and Keras's seeds, and TensorFlow's
+    where TensorFlow is imported. Keras would import TensorFlow (about 5 s) only to seed it;
+    a job that never imported it (the ``vmap`` engine, on JAX) does not use its random numbers."""
+    keras = _keras()
+    if "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if not hasattr(lazy, "_available"):   # another Keras: its own rule
+        keras.utils.set_random_seed(seed)
+        return
+    saved, lazy._available = lazy._available, False
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        lazy._available = saved
+
+
 def _mlp(input_shape: Sequence[int], num_classes: int, hidden_units: int = 128):
     keras = _keras()
     inputs = keras.Input(shape=tuple(input_shape))
@@ -98,7 +119,7 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
     builders = {"mlp": _mlp, "cnn": _cnn, "cnn_distil": _cnn_distil, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     try:
         return builders[name](input_shape, num_classes, **params)
     except (TypeError, ValueError) as exc:  # unknown or impossible parameters
@@ -123,7 +144,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, recipe: Mapping[str, Any], *,
     """Compile and train ``model`` with the recipe (Adam, learning rate, batch size, epochs)."""
     keras = _keras()
     check_recipe(recipe)
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(recipe["learning_rate"])),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -101,13 +101,17 @@ def _jax_cache() -> None:
         pass
 
 
-def activate(name: str):
-    """Make ``name`` the Keras backend of this process and return the ``keras`` module."""
+def activate(name: str, *, with_tensorflow: bool = True):
+    """Make ``name`` the Keras backend of this process and return the ``keras`` module.
+
+    ``with_tensorflow=False`` (the ``vmap`` engine, which trains with JAX alone) leaves
+    TensorFlow unimported on JAX: its import is about 5 s of every new worker process."""
     check(name)
     quiet_environment()
     # TensorFlow before Keras, so its import-time lines are silenced too; on JAX as well where it
-    # is installed: Keras (3.15) imports it at the first keras.utils.set_random_seed to seed it
-    if name == "tensorflow" or installed("tensorflow"):
+    # is installed and wanted: Keras (3.15) imports it at the first keras.utils.set_random_seed
+    # to seed it (``models.set_random_seed`` leaves it out when it was not imported)
+    if name == "tensorflow" or (with_tensorflow and installed("tensorflow")):
         import_tensorflow()
     if name == "jax":
         _jax_cache()

@@ -123,7 +123,7 @@ class Vmap:
                  recipe: Mapping[str, Any]):
         from . import vmap
 
-        _backend.activate("jax")
+        _backend.activate("jax", with_tensorflow=False)
         cfg = dict(model_cfg)
         self.arch = vmap.arch(cfg.pop("name"), cfg, input_shape, num_classes)
         self.recipe = recipe

@@ -93,7 +93,7 @@ class Arch:
         self.key = (name, _freeze(params), tuple(input_shape), num_classes)
         self.name, self.model_params = name, dict(params)
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        keras = backend.activate("jax")
+        keras = backend.activate("jax", with_tensorflow=False)
         self.template = build(name, input_shape, num_classes, seed=0, **params)
         self.probe = keras.Model(self.template.input,
                                  [self.template.get_layer(EMBEDDING).output, self.template.output])

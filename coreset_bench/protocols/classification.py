@@ -251,7 +251,7 @@ def start(ds: Dataset, cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
     engine. Returns (engine, the job's row columns)."""
     from ..models import backend as framework, engines
 
-    framework.activate(cfg["backend"])
+    framework.activate(cfg["backend"], with_tensorflow=cfg["engine"] != "vmap")
     extras = validate(ds, cfg["budget"], model_cfg=cfg["model"], train_cfg=cfg["train"],
                       warm_start_frac=cfg["warm_start_frac"])
     engine = engines.get(cfg["engine"], cfg["backend"], cfg["model"], ds.x_pool.shape[1:],
