@@ -70,6 +70,8 @@ def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
     assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
     [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
     assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]
+    [sd] = bench_engine.seeding(x, 60, 1, echo=lambda *a, **k: None)
+    assert sd["same_seeds"] and sd["reference_s"] > 0 and sd["marked_s"] > 0
     lines = []
     variants = bench_engine.kmeans_variants(x, 8, [km], echo=lambda line, **k: lines.append(line))
     assert {v["variant"] for v in variants} == set(bench_engine.KMEANS_VARIANTS)

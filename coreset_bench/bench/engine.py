@@ -6,7 +6,8 @@ side by side in one process on real data (never a timed unit test).
    CNN on CIFAR-10 (smaller k and fewer epochs: one JAX CNN model on this CPU takes minutes).
    Every timing excludes compilation (one untimed warm-up call per shape).
 2. k-means for Algorithm 1 on real MNIST warm-start embeddings (k'' = 0.2 k centers): the
-   ``fast`` k-means against scikit-learn's ``KMeans`` defaults, time and inertia per seed.
+   ``fast`` k-means against scikit-learn's ``KMeans`` defaults, time and inertia per seed;
+   then its seeding against the reference seeding path (the same seeds, timed in turn).
 3. k-center (greedy, warm-start centers) at budget k: the pruned version against the float64
    reference and against the memory-bandwidth bound (one pass over the float32 embeddings per
    pick, measured here as a matrix-vector product plus the running minimum).
@@ -104,6 +105,26 @@ def kmeans(x: np.ndarray, n_clusters: int, seeds: int, echo=print, **fast) -> li
         echo(f"  seed {s}: sklearn {t_sk:6.2f} s ({km.n_iter_} it, inertia {km.inertia_:.5g}) | "
              f"fast {t_f:5.2f} s ({iters} it, inertia {inertia:.5g})  {t_sk / t_f:4.1f}x  "
              f"inertia {inertia / km.inertia_ - 1:+.2%}", flush=True)
+    return rows
+
+
+def seeding(x: np.ndarray, n_clusters: int, seeds: int, echo=print) -> list[dict]:
+    """Greedy k-means++ seeding, the default (marked) path against the reference path, timed in
+    turn on the same seeds: the seeds must be the same, bit for bit."""
+    from ..samplers import _kmeans
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    for marked in (True, False):   # numba compile (cached)
+        _kmeans.kmeans_plusplus(x[:2000], 40, np.random.default_rng(0), marked=marked)
+    rows = []
+    for s in range(seeds):
+        t_ref, ref = _timed(lambda: _kmeans.kmeans_plusplus(x, n_clusters, np.random.default_rng(s),
+                                                            marked=False))
+        t_new, new = _timed(lambda: _kmeans.kmeans_plusplus(x, n_clusters, np.random.default_rng(s)))
+        same = bool(np.array_equal(ref, new))
+        rows.append({"seed": s, "reference_s": t_ref, "marked_s": t_new, "same_seeds": same})
+        echo(f"  seed {s}: reference {t_ref:5.2f} s | marked {t_new:5.2f} s  {t_ref / t_new:4.2f}x"
+             f"  same seeds: {same}", flush=True)
     return rows
 
 
@@ -239,6 +260,11 @@ def run(*, k_train: int = 2000, k_cluster: int = 2000, k_center: int = 3000, see
     in_f = np.mean([row["fast_inertia"] for row in r])
     echo(f"  mean over {seeds} seeds: sklearn {t_sk:.2f} s, fast {t_f:.2f} s: {t_sk / t_f:.1f}x "
          f"faster; mean inertia {in_f / in_sk - 1:+.2%} vs sklearn", flush=True)
+    echo(f"[2a] its k-means++ seeding (k''={k2}): the default against the reference path")
+    out["seeding"] = seeding(x, k2, seeds, echo=echo)
+    r = out["seeding"]
+    echo(f"  mean over {seeds} seeds: {np.mean([row['reference_s'] for row in r]) / np.mean([row['marked_s'] for row in r]):.2f}x "
+         f"faster, same seeds in {sum(row['same_seeds'] for row in r)} of {seeds}", flush=True)
     if kmeans_variants_part:
         echo(f"[2b] cheaper k-means settings beside the default, same {seeds} seeds (time ratio "
              "measured in turn; inertia against scikit-learn's above)")

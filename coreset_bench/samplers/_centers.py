@@ -89,6 +89,55 @@ def try_centers(x, norms, centers, m, cands, dist, assign):
     return gains
 
 
+# A float32 distance is within 130 float32 roundings (7.8e-6 relative, d = 128) of the exact
+# one, the float64 distance within 1e-13: a point whose float32 distance is at least
+# dist * _MARGIN cannot have a float64 distance below dist. 1e-4 leaves a factor 13 to spare
+# for d up to about 1,500 dimensions and is checked in any case below (see ``try_and_mark``).
+_MARGIN = 1.0 + 1e-4
+
+
+@njit(cache=True)
+def try_and_mark(x, norms, centers, m, cands, dist, assign, near, counts):
+    """``try_centers`` (the same gains, bit for bit: the same tests, distances and order of
+    sums), and for each candidate t the positions p whose nearest center it may become
+    (``near[t, :counts[t]]``): every p that ``add_center`` would move if t were added."""
+    k = len(cands)
+    q = np.empty((k, m))
+    for t in range(k):
+        q[t] = _quarter_gaps2(centers, m, cands[t])
+    cn = np.empty(k)
+    for t in range(k):
+        cn[t] = _norm(cands[t])
+    gains = np.zeros(k)
+    counts[:] = 0
+    margin = _MARGIN if x.shape[1] <= 1500 else np.inf   # wide data: keep every tested point
+    for p in range(len(dist)):
+        a = assign[p]
+        for t in range(k):
+            if dist[p] > q[t, a] and (norms[p] - cn[t]) ** 2 < dist[p]:
+                d = _sqdist32(x, p, cands[t])
+                if d < dist[p]:
+                    gains[t] += dist[p] - d
+                if d < dist[p] * margin:
+                    near[t, counts[t]] = p
+                    counts[t] += 1
+    return gains
+
+
+@njit(cache=True)
+def add_marked(x, centers, m, c, dist, assign, near, count):
+    """``add_center`` for a candidate ``try_and_mark`` marked: the same float64 distances and
+    moves, read only at its marked positions (``far`` is not kept: k-means++ does not use it)."""
+    for t in range(x.shape[1]):
+        centers[m, t] = c[t]
+    for i in range(count):
+        p = near[i]
+        d = _sqdist(x, p, c)
+        if d < dist[p]:
+            dist[p] = d
+            assign[p] = m
+
+
 @njit(cache=True)
 def add_center(x, norms, index, centers, m, c, dist, assign):
     """Make ``c`` center number ``m`` (sets ``centers[m]``) and move the points it is nearest
@@ -142,6 +191,7 @@ class Centers:
         self.index = np.arange(n, dtype=np.int64)
         self.far = 0
         self.read = 0  # distance computations so far (the plain method does n per center)
+        self._near = self._counts = self._cands = None   # gains_marked's marks
 
     def _check(self, extra: int) -> None:
         if self.m + extra > len(self.centers):
@@ -192,6 +242,29 @@ class Centers:
         in one pass over the points."""
         return try_centers(self.x, self.norms, self.centers, self.m, np.ascontiguousarray(cands, np.float32),
                            self.dist, self.assign)
+
+    def gains_marked(self, cands: np.ndarray) -> np.ndarray:
+        """``gains``, also marking for each candidate the points it would take (kept until
+        ``add_marked``): adding one of them then reads only those."""
+        cands = np.ascontiguousarray(cands, np.float32)
+        if self._near is None or self._near.shape[0] < len(cands):
+            self._near = np.empty((len(cands), len(self.x)), np.int32)
+            self._counts = np.zeros(len(cands), np.int64)
+        self._cands = cands
+        return try_and_mark(self.x, self.norms, self.centers, self.m, cands, self.dist,
+                            self.assign, self._near, self._counts)
+
+    def add_marked(self, t: int) -> None:
+        """Add candidate ``t`` of the last ``gains_marked`` call (as ``add`` would, bar
+        ``farthest``, which is not kept)."""
+        self._check(1)
+        count = int(self._counts[t])
+        add_marked(self.x, self.centers, self.m, self._cands[t], self.dist, self.assign,
+                   self._near[t], count)
+        self.read += count
+        self.m += 1
+        self._cands = None
+        self.far = -1
 
     def farthest(self) -> int:
         """Position of the point farthest from its nearest center (lowest original index among
