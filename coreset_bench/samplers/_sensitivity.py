@@ -31,8 +31,6 @@ import time
 from typing import Callable
 
 import numpy as np
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError
 from . import _kmeans
@@ -172,6 +170,9 @@ def cluster_points(x: np.ndarray, n_clusters: int, rng: np.random.Generator, *,
         rows = np.sort(rng.choice(len(x), size=max(int(kmeans_sample), n_clusters), replace=False))
         fit_on, info = x[rows], {"kmeans_sample": int(len(rows))}
     if kmeans == "sklearn":
+        from sklearn.cluster import KMeans   # here: the sweep's own process never needs it
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1):
             km = KMeans(n_clusters=n_clusters, n_init=kmeans_n_init, max_iter=kmeans_max_iter,
                         random_state=int(rng.integers(0, 2**31 - 1))).fit(fit_on)

@@ -42,7 +42,6 @@ import numbers
 import time
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 
 from ..errors import ConfigError
 from ._base import (SamplerSpec, Selection, as_2d, check_n_select, nearest, select_lowest,
@@ -123,6 +122,8 @@ def _median_nn_distance(x: np.ndarray, chunk: int = 1024) -> float:
 def _auto_epsilon(tree: np.ndarray, to_margin: np.ndarray, n_select: int) -> float:
     """The smallest merge height of ``tree`` at which the margin candidates (their clustered
     point: ``to_margin``) fall into at most ``n_select`` clusters (0 if they already do)."""
+    from scipy.cluster.hierarchy import fcluster
+
     def n_clusters(t: float) -> int:
         return len(np.unique(fcluster(tree, t, criterion="distance")[to_margin]))
 
@@ -194,6 +195,8 @@ def cluster_margin(embeddings: np.ndarray, probs: np.ndarray, n_select: int, *,
         if loose.any():
             to_margin[loose] = nearest(np.asarray(x[cand[loose]], dtype=np.float64), pts)[0]
     if len(pts) >= 2:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
         tree = linkage(pts, method="average", metric="euclidean")
         if epsilon == "auto":
             eps = _auto_epsilon(tree, to_margin, n_select)

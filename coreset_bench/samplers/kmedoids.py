@@ -10,9 +10,7 @@ size: the protocol caches it per (dataset, seed, k) and reuses it across the siz
 
 from __future__ import annotations
 
-import kmedoids as _kmedoids
 import numpy as np
-from sklearn.metrics import pairwise_distances
 
 from ..errors import ConfigError
 from ._base import Distribution, RegressionMethod, SamplerSpec, as_2d
@@ -33,6 +31,9 @@ def fit_medoids(a: np.ndarray, n_medoids: int, *, rng: np.random.Generator,
     a = as_2d("A", a)
     if not 1 <= n_medoids <= len(a):
         raise ConfigError(f"k-medoids: k={n_medoids} must be between 1 and the {len(a)} rows")
+    import kmedoids as _kmedoids   # here, as every heavy import of a sampler: a sweep's own
+    from sklearn.metrics import pairwise_distances   # process lists the samplers, never runs one
+
     diss = pairwise_distances(a, metric="euclidean")
     result = _kmedoids.fasterpam(diss, n_medoids, max_iter=max_iter, init=init,
                                  random_state=int(rng.integers(0, 2**31 - 1)), n_cpu=n_cpu)

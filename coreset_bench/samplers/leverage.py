@@ -8,7 +8,6 @@ row i is ||Q_i,:r||^2 over the first r = rank(A) columns of Q, so the scores sum
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ._base import Distribution, RegressionMethod, SamplerSpec, as_2d
 
@@ -16,6 +15,8 @@ from ._base import Distribution, RegressionMethod, SamplerSpec, as_2d
 def leverage_scores(a: np.ndarray, rtol: float | None = None) -> np.ndarray:
     """Leverage scores of the rows of ``a`` (n, d): diag of the hat matrix A (A^T A)^+ A^T."""
     a = as_2d("A", a)
+    import scipy.linalg
+
     q, r, _ = scipy.linalg.qr(a, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     if rtol is None:
