@@ -304,3 +304,28 @@ def test_a_batch_starts_its_largest_budgets_first():
     assert ProgressSweeper._longest_first(batch) == [
         ["seed=0", "budget=3000"], ["seed=1", "budget=3000"], ["seed=1", "+budget=500"],
         ["seed=0", "budget=250"], ["seed=2"]]
+
+
+def test_the_sweeper_composes_beforehand_only_jobs_that_bring_a_new_override():
+    """Hydra's pre-launch composition, once per new override (each is ~0.1 s between batches,
+    while the workers wait); a bad value still meets it before its job is launched."""
+    from types import SimpleNamespace
+
+    from hydra_plugins.coreset_bench_sweeper import ProgressSweeper
+
+    composed = []
+
+    class Loader:
+        def load_sweep_config(self, master_config, sweep_overrides):
+            if "dataset=mnsit" in sweep_overrides:
+                raise ValueError("unknown dataset 'mnsit'")
+            composed.append(sweep_overrides)
+
+    sweeper = ProgressSweeper()
+    sweeper.hydra_context, sweeper.config = SimpleNamespace(config_loader=Loader()), object()
+    sweeper.validate_batch_is_legal([["seed=0", "budget=1"], ["seed=1", "budget=1"]])
+    sweeper.validate_batch_is_legal([["seed=0", "budget=1"], ["seed=1", "budget=2"],
+                                     ["seed=0", "budget=2"]])
+    assert composed == [["seed=0", "budget=1"], ["seed=1", "budget=1"], ["seed=1", "budget=2"]]
+    with pytest.raises(ValueError, match="mnsit"):
+        sweeper.validate_batch_is_legal([["seed=0", "budget=1", "dataset=mnsit"]])

@@ -65,10 +65,13 @@ class ProgressSweeper(BasicSweeper):
         composed once composes again (composition fails on a value, e.g. an unknown group
         option), and each composition is about 0.1 s of the sweep's own process, between
         batches, while the workers wait (a 500-job sweep composes about 100, not 500)."""
-        fresh = [job for job in batch if not set(job) <= self._composed]
+        fresh, seen = [], set(self._composed)
+        for job in batch:
+            if not set(job) <= seen:
+                fresh.append(job)
+                seen.update(job)
         super().validate_batch_is_legal(fresh)
-        for job in fresh:
-            self._composed.update(job)
+        self._composed = seen
 
     def _ordered(self, jobs: List[List[str]]) -> List[List[str]]:
         """``jobs`` (Hydra's grid) re-nested so that the keys of ``order`` are the outer loops,
