@@ -7,7 +7,6 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pytest
 
 from coreset_bench import select, store
 from coreset_bench.samplers.badge import badge, gradient_embedding_sq_norms

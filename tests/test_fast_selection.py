@@ -112,8 +112,8 @@ def test_kmeans_plusplus_seeds_are_distinct_and_reproducible(trials):
 @pytest.mark.parametrize("d", [16, 200])
 def test_marked_seeding_gives_the_reference_seeds_bit_for_bit(d):
     """Adding the chosen candidate at the points its trial marked (the default) instead of
-    testing every point again: the same seeds, distances and assignments as the reference path
-    (which published rows were made with), over many steps past the dense start."""
+    testing every point again (``add``, the reference path the published rows were made with):
+    the same seeds, distances and assignments, over many steps past the dense start."""
     x = clustered(3000, d, 50, 3)
     for seed in range(3):
         a = _kmeans.kmeans_plusplus(x, 150, np.random.default_rng(seed))
@@ -127,7 +127,7 @@ def test_marked_seeding_gives_the_reference_seeds_bit_for_bit(d):
     rng = np.random.default_rng(4)
     for _ in range(30):
         cands = x[rng.choice(len(x), 6, replace=False)] + rng.normal(size=(6, d)).astype(np.float32)
-        g1, g2 = one.gains_marked(cands), two.gains(cands)
+        g1, g2 = one.gains(cands), two.gains(cands)
         np.testing.assert_array_equal(g1, g2)
         t = int(np.argmax(g1))
         one.add_marked(t)

@@ -115,7 +115,6 @@ def _cnn_distil(input_shape: Sequence[int], num_classes: int, conv_filters: Sequ
 def build(name: str, input_shape: Sequence[int], num_classes: int, *, seed: int,
           **params: Any):
     """A fresh, seeded, uncompiled ``keras.Model`` ``name`` (``params``: the model config's keys)."""
-    keras = _keras()
     builders = {"mlp": _mlp, "cnn": _cnn, "cnn_distil": _cnn_distil, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}")

@@ -68,25 +68,15 @@ def _norm(c):
 
 
 @njit(cache=True)
-def try_centers(x, norms, centers, m, cands, dist, assign):
-    """For each candidate: sum over points of max(0, dist_p - ||p - c||^2), how much it would
-    lower k-means++'s potential; one pass, each point read once for all candidates."""
-    k = len(cands)
-    q = np.empty((k, m))
-    for t in range(k):
+def _candidate_gaps(centers, m, cands):
+    """For each candidate t: ||c_t - C_j||^2 / 4 for the first m centers (rows of q), and
+    ||c_t|| (cn)."""
+    q = np.empty((len(cands), m))
+    cn = np.empty(len(cands))
+    for t in range(len(cands)):
         q[t] = _quarter_gaps2(centers, m, cands[t])
-    cn = np.empty(k)
-    for t in range(k):
         cn[t] = _norm(cands[t])
-    gains = np.zeros(k)
-    for p in range(len(dist)):
-        a = assign[p]
-        for t in range(k):
-            if dist[p] > q[t, a] and (norms[p] - cn[t]) ** 2 < dist[p]:
-                d = _sqdist32(x, p, cands[t])
-                if d < dist[p]:
-                    gains[t] += dist[p] - d
-    return gains
+    return q, cn
 
 
 # A float32 distance is within 130 float32 roundings (7.8e-6 relative, d = 128) of the exact
@@ -98,16 +88,12 @@ _MARGIN = 1.0 + 1e-4
 
 @njit(cache=True)
 def try_and_mark(x, norms, centers, m, cands, dist, assign, near, counts):
-    """``try_centers`` (the same gains, bit for bit: the same tests, distances and order of
-    sums), and for each candidate t the positions p whose nearest center it may become
-    (``near[t, :counts[t]]``): every p that ``add_center`` would move if t were added."""
+    """For each candidate: sum over points of max(0, dist_p - ||p - c||^2), how much it would
+    lower k-means++'s potential (one pass, each point read once for all candidates); and the
+    positions p whose nearest center it may become (``near[t, :counts[t]]``): every p that
+    ``add_center`` would move if t were added."""
     k = len(cands)
-    q = np.empty((k, m))
-    for t in range(k):
-        q[t] = _quarter_gaps2(centers, m, cands[t])
-    cn = np.empty(k)
-    for t in range(k):
-        cn[t] = _norm(cands[t])
+    q, cn = _candidate_gaps(centers, m, cands)
     gains = np.zeros(k)
     counts[:] = 0
     margin = _MARGIN if x.shape[1] <= 1500 else np.inf   # wide data: keep every tested point
@@ -191,7 +177,7 @@ class Centers:
         self.index = np.arange(n, dtype=np.int64)
         self.far = 0
         self.read = 0  # distance computations so far (the plain method does n per center)
-        self._near = self._counts = self._cands = None   # gains_marked's marks
+        self._near = self._counts = self._cands = None   # the last gains call's marks
 
     def _check(self, extra: int) -> None:
         if self.m + extra > len(self.centers):
@@ -238,14 +224,9 @@ class Centers:
             if len(self.dist) else 0
 
     def gains(self, cands: np.ndarray) -> np.ndarray:
-        """How much adding each row of ``cands`` would lower sum(dist) (nothing is changed),
-        in one pass over the points."""
-        return try_centers(self.x, self.norms, self.centers, self.m, np.ascontiguousarray(cands, np.float32),
-                           self.dist, self.assign)
-
-    def gains_marked(self, cands: np.ndarray) -> np.ndarray:
-        """``gains``, also marking for each candidate the points it would take (kept until
-        ``add_marked``): adding one of them then reads only those."""
+        """How much adding each row of ``cands`` would lower sum(dist), in one pass over the
+        points; nothing is changed but the marks: for each candidate the points it would take,
+        kept until ``add_marked``, which then reads only those (``add`` reads every point)."""
         cands = np.ascontiguousarray(cands, np.float32)
         if self._near is None or self._near.shape[0] < len(cands):
             self._near = np.empty((len(cands), len(self.x)), np.int32)
@@ -255,7 +236,7 @@ class Centers:
                             self.assign, self._near, self._counts)
 
     def add_marked(self, t: int) -> None:
-        """Add candidate ``t`` of the last ``gains_marked`` call (as ``add`` would, bar
+        """Add candidate ``t`` of the last ``gains`` call (as ``add`` would, bar
         ``farthest``, which is not kept)."""
         self._check(1)
         count = int(self._counts[t])

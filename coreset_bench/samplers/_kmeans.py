@@ -73,7 +73,7 @@ def kmeans_plusplus(x: np.ndarray, k: int, rng: np.random.Generator,
         cand = np.searchsorted(cum, rng.random(trials) * cum[-1], side="right")
         cand = np.minimum(cand, n - 1)
         if trials > 1 and marked:
-            t = int(np.argmax(state.gains_marked(state.x[cand])))
+            t = int(np.argmax(state.gains(state.x[cand])))
             seeds[c] = state.index[cand[t]]
             state.add_marked(t)
             continue
