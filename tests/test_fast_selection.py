@@ -135,6 +135,10 @@ def test_marked_seeding_gives_the_reference_seeds_bit_for_bit(d):
         np.testing.assert_array_equal(one.dist, two.dist)
         np.testing.assert_array_equal(one.assign, two.assign)
     assert one.read < two.read
+    one.gains(x[:3])
+    one.add(x[5])                      # the state changed: the marks no longer describe it
+    with pytest.raises(ValueError, match="marks of a gains call"):
+        one.add_marked(0)
 
 
 def test_fast_kmeans_inertia_is_close_to_scikit_learn():

@@ -14,8 +14,9 @@
 The last hidden layer is named ``embedding``; its output is the embedding the samplers use.
 Outputs are logits; losses use ``from_logits=True``. The recipe (from scratch, Adam 1e-3,
 batch 32, 10 epochs, sparse categorical cross-entropy) comes from the ``train`` config.
-Seeds: each build and each fit calls ``keras.utils.set_random_seed`` with a seed derived for
-that component, at run time (never at import).
+Seeds: each build and each fit calls ``set_random_seed`` (Keras's ``keras.utils.set_random_seed``,
+TensorFlow's seed left out where TensorFlow is not imported) with a seed derived for that
+component, at run time (never at import).
 
 These functions are the reference engine, ``keras_fit``: one model at a time through Keras'
 ``fit`` / ``evaluate``, on whichever backend is active. ``per_example_grad_sqnorm`` is the
@@ -60,7 +61,7 @@ def set_random_seed(seed: int) -> None:
     from keras.src.utils import module_utils
 
     lazy = module_utils.tensorflow
-    if not hasattr(lazy, "_available"):   # another Keras: its own rule
+    if "_available" not in vars(lazy):   # another Keras (not getattr: that would import it)
         keras.utils.set_random_seed(seed)
         return
     saved, lazy._available = lazy._available, False

@@ -79,10 +79,11 @@ def _candidate_gaps(centers, m, cands):
     return q, cn
 
 
-# A float32 distance is within 130 float32 roundings (7.8e-6 relative, d = 128) of the exact
-# one, the float64 distance within 1e-13: a point whose float32 distance is at least
-# dist * _MARGIN cannot have a float64 distance below dist. 1e-4 leaves a factor 13 to spare
-# for d up to about 1,500 dimensions and is checked in any case below (see ``try_and_mark``).
+# A float32 distance is within d + 2 float32 roundings of the exact one ((d + 2) * 2^-24
+# relative: 7.8e-6 at d = 128, 9.0e-5 at d = 1,500), the float64 distance within 1e-13: a point
+# whose float32 distance is at least dist * _MARGIN cannot have a float64 distance below dist.
+# 1e-4 covers d up to 1,500 (13x to spare at 128); wider data keeps every tested point, and so
+# does a float32 sum that overflowed (see ``try_and_mark``).
 _MARGIN = 1.0 + 1e-4
 
 
@@ -104,7 +105,7 @@ def try_and_mark(x, norms, centers, m, cands, dist, assign, near, counts):
                 d = _sqdist32(x, p, cands[t])
                 if d < dist[p]:
                     gains[t] += dist[p] - d
-                if d < dist[p] * margin:
+                if d < dist[p] * margin or d == np.inf:
                     near[t, counts[t]] = p
                     counts[t] += 1
     return gains
@@ -184,6 +185,7 @@ class Centers:
             raise ValueError(f"more than {len(self.centers)} centers")
 
     def add(self, c: np.ndarray) -> None:
+        self._cands = None   # marks describe the state they were made in
         if self.m == 0:
             self.bulk(np.asarray(c)[None, :])
             return
@@ -198,6 +200,7 @@ class Centers:
         center among all centers so far, then its distance is recomputed directly."""
         centers = np.asarray(centers, np.float32)
         self._check(len(centers))
+        self._cands = None
         new_m = self.m + len(centers)
         self.centers[self.m:new_m] = centers
         c64 = self.centers[:new_m].astype(np.float64)
@@ -216,6 +219,7 @@ class Centers:
 
     def reorder(self) -> None:
         """Group the points by nearest center in memory (see the class docstring)."""
+        self._cands = None
         order = np.argsort(self.assign, kind="stable")
         for name in ("x", "norms", "dist", "assign", "index"):
             setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
@@ -239,6 +243,8 @@ class Centers:
         """Add candidate ``t`` of the last ``gains`` call (as ``add`` would, bar
         ``farthest``, which is not kept)."""
         self._check(1)
+        if self._cands is None:
+            raise ValueError("add_marked needs the marks of a gains call made since the last change")
         count = int(self._counts[t])
         add_marked(self.x, self.centers, self.m, self._cands[t], self.dist, self.assign,
                    self._near[t], count)
@@ -338,7 +344,8 @@ def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, 
             continue
         # ||c - C_j||^2 / 4: a float32 sum first, which proves most clusters out at half the
         # cost; the float64 one decides the rest (the same decisions as float64 alone)
-        if 0.25 * _sqdist32(centers, j, c) * one_m_eps >= r2[j]:
+        q32 = 0.25 * _sqdist32(centers, j, c)
+        if q32 * one_m_eps >= r2[j] and q32 != np.inf:   # (an overflowed sum proves nothing)
             continue
         q = 0.25 * _sqdist(centers, j, c)
         if q >= r2[j]:
@@ -351,7 +358,8 @@ def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, 
             dn[pos] = -1.0
             if dp > q and (sn[i] - cn) ** 2 < dp:
                 read += 1
-                if _sqdist32(xs, i, c) * one_m_eps < dp:
+                d32 = _sqdist32(xs, i, c)
+                if d32 * one_m_eps < dp or d32 == np.inf:
                     dnew = _sqdist(xs, i, c)
                     if dnew < dp:
                         dn[pos] = dnew

@@ -61,10 +61,13 @@ class ProgressSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Hydra's check that each job of the batch composes, before it is launched, made only
-        for the jobs that bring an override not composed yet in this sweep: an override that
-        composed once composes again (composition fails on a value, e.g. an unknown group
-        option), and each composition is about 0.1 s of the sweep's own process, between
-        batches, while the workers wait (a 500-job sweep composes about 100, not 500)."""
+        for the jobs that bring an override not composed yet in this sweep: composition fails
+        on a value (an unknown group option, a key the chosen group lacks), and each value is
+        composed at least once, while each composition is about 0.1 s of the sweep's own
+        process, between batches, with the workers waiting (a 500-job sweep composes about 100,
+        not 500). A conflict that only a pair of values makes (a field whose type depends on
+        another group's choice) is met when that job starts, in its worker: a failed job, never
+        a wrong row."""
         fresh, seen = [], set(self._composed)
         for job in batch:
             if not set(job) <= seen:
