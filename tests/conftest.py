@@ -142,14 +142,3 @@ def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.Complet
             reusable_executor._executor.shutdown(wait=True, kill_workers=True)
     return subprocess.CompletedProcess(["coreset-bench", *args], rc, out.getvalue(), err.getvalue())
 
-
-# The modules that take longest (processes, a local SLURM, the docs' commands as a shell runs
-# them) are collected first: ``-n 2 --dist loadscope`` hands out whole modules in collection
-# order, and a long module started last is a tail the other process waits through.
-LONGEST_FIRST = ("test_slurm.py", "test_files.py", "test_faults.py", "test_docs.py",
-                 "test_sweep.py", "test_own_data.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order kept within
