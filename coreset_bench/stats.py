@@ -100,11 +100,16 @@ def paired(a, b) -> Paired:
                   wilcoxon_p(diff), rbc)
 
 
+def by_seed(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """``rows[metric]`` indexed by the rows' ``seed`` (``rows.set_index("seed")[metric]``)."""
+    return rows[metric].set_axis(pd.Index(rows["seed"], name="seed"))
+
+
 def paired_by_seed(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> Paired:
     """``paired`` on ``metric`` of two row sets matched by their ``seed`` column (inner join,
     in ``a``'s order; seeds in only one of them are left out)."""
-    both = (a.set_index("seed")[metric].to_frame("a")
-            .join(b.set_index("seed")[metric].to_frame("b"), how="inner"))
+    both = (by_seed(a, metric).to_frame("a")          # (not set_index: it copies every column)
+            .join(by_seed(b, metric).to_frame("b"), how="inner"))
     return paired(both["a"].to_numpy(float), both["b"].to_numpy(float))
 
 
