@@ -68,6 +68,7 @@ def test_bench_engine_kcenter_and_kmeans_parts_on_small_data():
          + rng.normal(size=(1500, 16))).astype(np.float32)
     row = bench_engine.kcenter(x, x[:20] + 0.1, 100, echo=lambda *a, **k: None)
     assert row["same_picks"] and row["bound_s"] > 0 and 0 < row["distance_fraction"] < 1
+    assert row["no_pretest_s"] > 0 and row["pruned_s"] > 0
     [km] = bench_engine.kmeans(x, 8, 1, echo=lambda *a, **k: None)
     assert km["fast_inertia"] <= 1.05 * km["sklearn_inertia"]
     [sd] = bench_engine.seeding(x, 60, 1, echo=lambda *a, **k: None)

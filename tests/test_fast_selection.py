@@ -34,11 +34,14 @@ def test_centers_keep_exact_nearest_distances(seed):
     assert state.read < 50 * len(x)  # pruning skipped some distance computations
 
 
+@pytest.mark.parametrize("pretest", [True, False])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_pruned_kcenter_picks_what_the_float64_reference_picks(seed):
+def test_pruned_kcenter_picks_what_the_float64_reference_picks(seed, pretest):
+    """With the float32 center pre-test (the default) and without it (the version it sped up,
+    kept for ``bench engine``): the reference's picks."""
     x = clustered(3000, 32, 20, seed)
     init = x[np.random.default_rng(seed).choice(len(x), 40, replace=False)] + 0.01
-    fast = kcenter_greedy(x, 300, initial_centers=init, rng=np.random.default_rng(0))
+    fast = kcenter_greedy(x, 300, initial_centers=init, rng=np.random.default_rng(0), pretest=pretest)
     ref = kcenter_greedy_reference(x, 300, initial_centers=init, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(fast.indices, ref.indices)
     assert 0 < fast.info["distance_fraction"] < 0.5

@@ -8,7 +8,8 @@ side by side in one process on real data (never a timed unit test).
 2. k-means for Algorithm 1 on real MNIST warm-start embeddings (k'' = 0.2 k centers): the
    ``fast`` k-means against scikit-learn's ``KMeans`` defaults, time and inertia per seed;
    then its seeding against the reference seeding path (the same seeds, timed in turn).
-3. k-center (greedy, warm-start centers) at budget k: the pruned version against the float64
+3. k-center (greedy, warm-start centers) at budget k: the pruned version, the same without its
+   float32 center pre-test (the version before it, the same picks), against the float64
    reference and against the memory-bandwidth bound (one pass over the float32 embeddings per
    pick, measured here as a matrix-vector product plus the running minimum).
 4. ProbCover's purity radius and ball graph on the same embeddings: one pass over all pairs
@@ -180,16 +181,22 @@ def kcenter(x: np.ndarray, init: np.ndarray, n_select: int, echo=print) -> dict:
         one_pass(c)
     bound = (time.perf_counter() - t0) / len(probe)
     t_new, new = _timed(lambda: kcenter_greedy(x, n_select, initial_centers=init, rng=None))
+    # the same pruning without its float32 center pre-test (the version before it), then the plain
+    # float64 reference
+    t_old, old = _timed(lambda: kcenter_greedy(x, n_select, initial_centers=init, rng=None,
+                                               pretest=False))
     t_ref, ref = _timed(lambda: kcenter_greedy_reference(x, n_select, initial_centers=init, rng=None))
-    same = bool(np.array_equal(new.indices, ref.indices))
+    same = bool(np.array_equal(new.indices, ref.indices) and np.array_equal(old.indices, ref.indices))
     row = {"n": len(x), "d": x.shape[1], "n_init": len(init), "picks": n_select,
-           "pruned_s": t_new, "reference_s": t_ref, "bound_s": bound * n_select,
+           "pruned_s": t_new, "no_pretest_s": t_old, "reference_s": t_ref,
+           "bound_s": bound * n_select,
            "bound_ms_per_pick": 1e3 * bound, "pruned_ms_per_pick": 1e3 * t_new / n_select,
            "reference_ms_per_pick": 1e3 * t_ref / n_select, "same_picks": same,
            "distance_fraction": new.info["distance_fraction"]}
     echo(f"  {n_select} picks from {len(x)} x {x.shape[1]} ({len(init)} warm-start centers): "
          f"pruned {t_new:.2f} s ({row['pruned_ms_per_pick']:.2f} ms/pick, reads "
-         f"{row['distance_fraction']:.1%} of the points per pick) | reference float64 "
+         f"{row['distance_fraction']:.1%} of the points per pick) | without the float32 "
+         f"center pre-test {t_old:.2f} s | reference float64 "
          f"{t_ref:.2f} s ({row['reference_ms_per_pick']:.2f} ms/pick) | bandwidth bound "
          f"{row['bound_ms_per_pick']:.2f} ms/pick | pruned/bound {t_new / (bound * n_select):.2f} | "
          f"same picks: {same}", flush=True)

@@ -318,14 +318,17 @@ def _farthest_slot(sid, r2, far, m):
 
 
 @njit(cache=True)
-def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, dn):
+def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, dn,
+           pretest=True):
     """First half of adding ``c`` as center number ``m`` of the grouped layout: which members
     move and their new distances (``dn``, in visit order; -1 for those that stay), nothing
     moved yet. Only clusters whose farthest member could be nearer to ``c`` are visited
     (r2[j] > ||c - C_j||^2 / 4, the norm gap |(||c|| - ||C_j||)| tested first); a visited
     member p is read only if dist[p] > ||c - C_j||^2 / 4 and (||p|| - ||c||)^2 < dist[p], and
     its float64 distance is summed only where the float32 one does not already prove c no
-    nearer. Returns (clusters visited, points read, members visited, members that move)."""
+    nearer. ``pretest=False`` skips the float32 center-to-center sum (the previous version,
+    kept to measure it against: the same decisions). Returns (clusters visited, points read,
+    members visited, members that move)."""
     d = xs.shape[1]
     for t in range(d):
         centers[m, t] = c[t]
@@ -344,9 +347,10 @@ def _probe(xs, sn, sd, centers, cnorms, m, c, seg_start, seg_len, r2, far, vis, 
             continue
         # ||c - C_j||^2 / 4: a float32 sum first, which proves most clusters out at half the
         # cost; the float64 one decides the rest (the same decisions as float64 alone)
-        q32 = 0.25 * _sqdist32(centers, j, c)
-        if q32 * one_m_eps >= r2[j] and q32 != np.inf:   # (an overflowed sum proves nothing)
-            continue
+        if pretest:
+            q32 = 0.25 * _sqdist32(centers, j, c)
+            if q32 * one_m_eps >= r2[j] and q32 != np.inf:   # (an overflowed sum proves nothing)
+                continue
         q = 0.25 * _sqdist(centers, j, c)
         if q >= r2[j]:
             continue
@@ -468,7 +472,8 @@ class GroupedCenters:
     """
 
     def __init__(self, x: np.ndarray, initial: np.ndarray, capacity: int,
-                 first_bulk: int = 128, bulk_limit: float = 2e8, spare: int | None = None):
+                 first_bulk: int = 128, bulk_limit: float = 2e8, spare: int | None = None,
+                 pretest: bool = True):
         x = np.ascontiguousarray(x, dtype=np.float32)
         n, d = x.shape
         init = np.asarray(initial, np.float32)
@@ -492,6 +497,7 @@ class GroupedCenters:
         self.far_of = np.full(cap, -1, np.int64)
         self._vis = np.zeros(cap, np.int64)
         self._dn = np.empty(n)
+        self.pretest = bool(pretest)   # False: ``_probe`` without its float32 pre-test
         self.m = 0
         self.top = 0
         self.read = 0
@@ -521,7 +527,7 @@ class GroupedCenters:
         nv, read, visited, moved = _probe(
             self.xs, self.sn, self.sd, self.centers, self.cnorms, self.m,
             np.array(c, np.float32), self.seg_start, self.seg_len, self.r2, self.far_of,
-            self._vis, self._dn)
+            self._vis, self._dn, self.pretest)
         if self.top + moved > len(self.sd):   # the segments' holes first, then more slots
             self.top = _compact_slots(self.xs, self.sn, self.sd, self.sid, self.seg_start,
                                       self.seg_len, self.far_of, self.m, self.top)

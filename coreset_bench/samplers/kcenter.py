@@ -24,7 +24,8 @@ from ._centers import GroupedCenters
 
 
 def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
-                   initial_centers: np.ndarray | None, rng: np.random.Generator) -> Selection:
+                   initial_centers: np.ndarray | None, rng: np.random.Generator,
+                   pretest: bool = True) -> Selection:
     """Greedy k-center on ``embeddings`` (m, d) given ``initial_centers`` (k', d).
 
     Each step picks the candidate farthest from every center chosen so far (ties: lowest
@@ -36,6 +37,9 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
     Selection
         ``n_select`` distinct indices into ``embeddings``, in pick order; no inference used.
         ``info["distance_fraction"]``: distance computations per pick over the candidates.
+
+    ``pretest=False``: without the float32 center-to-center sum that rules most clusters out
+    before the float64 one (the same picks; ``bench engine`` times both).
     """
     x = as_2d("embeddings", embeddings)
     check_n_select(n_select, len(x))
@@ -56,7 +60,7 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
         init, first = x[picks[0]][None, :], 1
     else:
         first = 0
-    state = GroupedCenters(x, init, len(init) + n_select)
+    state = GroupedCenters(x, init, len(init) + n_select, pretest=pretest)
     t_assign = time.perf_counter() - t0
     read0 = state.read
     for t in range(first, n_select):
