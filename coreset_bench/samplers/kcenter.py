@@ -32,14 +32,18 @@ def kcenter_greedy(embeddings: np.ndarray, n_select: int, *,
     index). With no initial centers, the first pick is uniform at random (``rng``); otherwise
     the method is deterministic.
 
+    Parameters
+    ----------
+    pretest
+        True (default): a float32 center-to-center sum rules most clusters out before the
+        float64 one decides the rest; False: the float64 one alone (the version before it,
+        kept so ``bench engine`` can time both; the same picks).
+
     Returns
     -------
     Selection
         ``n_select`` distinct indices into ``embeddings``, in pick order; no inference used.
         ``info["distance_fraction"]``: distance computations per pick over the candidates.
-
-    ``pretest=False``: without the float32 center-to-center sum that rules most clusters out
-    before the float64 one (the same picks; ``bench engine`` times both).
     """
     x = as_2d("embeddings", embeddings)
     check_n_select(n_select, len(x))
