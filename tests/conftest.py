@@ -141,4 +141,3 @@ def _run_in_process(args: list[str], env: dict, cwd: Path) -> subprocess.Complet
         if reusable_executor._executor is not None:
             reusable_executor._executor.shutdown(wait=True, kill_workers=True)
     return subprocess.CompletedProcess(["coreset-bench", *args], rc, out.getvalue(), err.getvalue())
-
